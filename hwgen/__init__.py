@@ -1,0 +1,1 @@
+"""Hardware generator: IR → Amaranth components → Verilog for a sparse fixed-point accelerator."""

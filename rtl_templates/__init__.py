@@ -1,0 +1,1 @@
+"""Templates for the bitstream hand-off (scripts, wrappers, constraints), shipped as package data."""

@@ -1,0 +1,1 @@
+"""Verification: cocotb testbenches on Verilator comparing the RTL with the golden model."""
