@@ -1,0 +1,102 @@
+"""Numbers every report uses, each computed by exactly one formula.
+
+Weight memory (bits) of a network, the one formula used everywhere::
+
+    Σ_layers [ Σ_c nnz_c · b_c                      (nonzero weights at their channel width)
+             + nnz · ceil(log2(in_features))         (CSR column index per nonzero)
+             + out · ceil(log2(max_c nnz_c + 1))     (CSR row length per channel)
+             + out · (bias_bits + SHIFT_FIELD_BITS + WIDTH_FIELD_BITS) ]  (per-channel parameters)
+
+compared with ``32 · N`` (dense float32) and ``8 · N`` (dense int8), ``N`` = all weight slots.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from zerogate.ir import Layer, Network
+
+#: Bits to store one channel's requantization shift (0..63) and its weight width code (2..16).
+SHIFT_FIELD_BITS = 6
+WIDTH_FIELD_BITS = 4
+
+
+def _clog2(n: int) -> int:
+    return max(0, math.ceil(math.log2(n))) if n > 1 else 0
+
+
+@dataclass(frozen=True)
+class LayerMemory:
+    name: str
+    n_weights: int
+    nnz: int
+    weight_bits: int
+    index_bits: int
+    param_bits: int
+
+    @property
+    def total_bits(self) -> int:
+        return self.weight_bits + self.index_bits + self.param_bits
+
+
+def layer_memory(layer: Layer) -> LayerMemory:
+    nnz_c = np.count_nonzero(layer.weight, axis=1)
+    wbits = int((nnz_c * layer.weight_bits).sum())
+    nnz = int(nnz_c.sum())
+    index = nnz * _clog2(layer.in_features) + layer.out_features * _clog2(int(nnz_c.max()) + 1)
+    params = layer.out_features * (layer.bias_bits + SHIFT_FIELD_BITS + WIDTH_FIELD_BITS)
+    return LayerMemory(layer.name, layer.n_weights, nnz, wbits, index, params)
+
+
+@dataclass(frozen=True)
+class NetworkStats:
+    n_weights: int
+    nnz: int
+    sparsity: float
+    max_weight_bits: int
+    memory_bits: int
+    float32_bits: int
+    int8_bits: int
+    macs_dense: int
+    macs_nonzero: int
+
+    @property
+    def ratio_vs_float32(self) -> float:
+        return self.float32_bits / self.memory_bits
+
+    @property
+    def ratio_vs_int8(self) -> float:
+        return self.int8_bits / self.memory_bits
+
+    @property
+    def reduction_vs_float32(self) -> float:
+        return 1.0 - self.memory_bits / self.float32_bits
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.update(
+            ratio_vs_float32=self.ratio_vs_float32,
+            ratio_vs_int8=self.ratio_vs_int8,
+            reduction_vs_float32=self.reduction_vs_float32,
+        )
+        return d
+
+
+def network_stats(net: Network) -> NetworkStats:
+    mems = [layer_memory(ly) for ly in net.layers]
+    n = sum(m.n_weights for m in mems)
+    nnz = sum(m.nnz for m in mems)
+    return NetworkStats(
+        n_weights=n,
+        nnz=nnz,
+        sparsity=1.0 - nnz / n,
+        max_weight_bits=int(max(int(ly.weight_bits.max()) for ly in net.layers)),
+        memory_bits=sum(m.total_bits for m in mems),
+        float32_bits=32 * n,
+        int8_bits=8 * n,
+        macs_dense=n,
+        macs_nonzero=nnz,
+    )
