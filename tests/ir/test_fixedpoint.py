@@ -42,6 +42,8 @@ def test_quantize_real_is_exact_on_grid() -> None:
     assert quantize_real(np.array([5.0, -1.0]), fmt).tolist() == [31, 0]
 
 
-@pytest.mark.parametrize(("lo", "hi", "bits"), [(0, 0, 1), (-1, 0, 1), (0, 1, 2), (-128, 127, 8), (-129, 0, 9)])
+@pytest.mark.parametrize(
+    ("lo", "hi", "bits"), [(0, 0, 1), (-1, 0, 1), (0, 1, 2), (-128, 127, 8), (-129, 0, 9)]
+)
 def test_signed_bits_for(lo: int, hi: int, bits: int) -> None:
     assert signed_bits_for(lo, hi) == bits
