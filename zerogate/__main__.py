@@ -1,0 +1,5 @@
+import sys
+
+from zerogate.cli import main
+
+sys.exit(main())

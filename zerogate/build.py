@@ -1,0 +1,209 @@
+"""The whole toolchain as one function: compress → IR → Verilog → Verilator → bitstream → report.
+
+A build is assembled in a private work folder beside its destination and moved into place only
+when every step has passed, so a build folder is either complete or absent. A build that fails
+verification is kept as ``<out>.failed`` (logs and waveforms are what one needs then), never
+under the name of a good build.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zerogate import golden, ir
+from zerogate.errors import ConfigError, UserError, VerificationError
+from zerogate.ir import replace_dir
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Everything ``zerogate build`` can be told. Defaults are the embedded digits example."""
+
+    out: Path = Path("build/digits-mlp")
+    ir_path: Path | None = None  # build from an existing IR instead of compressing
+    seed: int = 0
+    sparsity: float = 0.85
+    weight_bits: int = 6
+    in_lanes: int = 8
+    out_lanes: int = 2
+    device: str = "LFE5U-85F"
+    package: str = "CABGA381"
+    freq_mhz: float = 100.0
+    synth: bool = True
+    command: str = "nox -s build-hw"  # how to reproduce this build, quoted in the report
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.sparsity < 1.0:
+            raise ConfigError(f"--sparsity {self.sparsity!r} must lie in [0, 1)")
+        if not 2 <= self.weight_bits <= 8:
+            raise ConfigError(f"--weight-bits {self.weight_bits!r} must lie in 2..8")
+        if self.in_lanes < 1 or self.out_lanes < 1:
+            raise ConfigError("--in-lanes and --out-lanes must be at least 1")
+        if self.freq_mhz <= 0:
+            raise ConfigError(f"--freq {self.freq_mhz!r} MHz must be positive")
+
+
+@dataclass
+class BuildState:
+    """What the steps hand each other; becomes ``report.json``."""
+
+    work: Path
+    net: ir.Network | None = None
+    test_x: np.ndarray | None = None
+    test_y: np.ndarray | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@contextmanager
+def staged_output(out: Path) -> Iterator[Path]:
+    """A work folder that becomes ``out`` on success and vanishes (or becomes ``.failed``) otherwise."""
+    out = out.resolve()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{out.name}.work-", dir=out.parent))
+    except OSError as e:
+        raise UserError(f"cannot write to {out.parent}: {e.strerror}; choose another --out") from None
+    try:
+        yield work
+    except VerificationError:
+        failed = out.with_name(out.name + ".failed")
+        shutil.rmtree(failed, ignore_errors=True)
+        work.rename(failed)
+        raise
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    replace_dir(work, out)
+
+
+def _timed(state: BuildState, step: str, log: Log) -> Callable[[Callable[[], Any]], Any]:
+    def run(fn: Callable[[], Any]) -> Any:
+        log(f"{step} …")
+        t0 = time.perf_counter()
+        result = fn()
+        state.timings[step] = round(time.perf_counter() - t0, 2)
+        return result
+
+    return run
+
+
+def step_compress(opts: BuildOptions, state: BuildState, log: Log) -> None:
+    """Train, prune, quantize the digits MLP (or load the given IR) and write it to ``ir/``."""
+    if opts.ir_path is not None:
+        state.net = ir.load(opts.ir_path)
+        from compress.data import digits_test_split
+
+        if state.net.in_features == 64:
+            state.test_x, state.test_y = digits_test_split(seed=opts.seed)
+        else:
+            raise UserError(
+                f"{opts.ir_path}: not a digits model ({state.net.in_features} inputs); "
+                "simulate it with 'zerogate simulate --vectors FILE'"
+            )
+        state.facts["compress"] = {"source": str(opts.ir_path), **dict(state.net.metadata)}
+    else:
+        from compress.pipeline import DigitsMLPConfig, compress_digits_mlp
+
+        cfg = DigitsMLPConfig(seed=opts.seed, sparsity=opts.sparsity, weight_bits=opts.weight_bits)
+        res = compress_digits_mlp(cfg)
+        state.net, state.test_x, state.test_y = res.net, res.test_x, res.test_y
+        state.facts["compress"] = {
+            "float_accuracy": res.float_accuracy,
+            "quant_accuracy": res.quant_accuracy,
+            "torch_matches_golden": res.torch_matches_golden,
+            "torch_vs_golden_outputs": list(res.torch_vs_golden),
+            "train_seconds": res.train_seconds,
+        }
+        if not res.torch_matches_golden:
+            raise VerificationError(
+                "the PyTorch reference and the golden model disagree; this is a zerogate bug, "
+                "please report it with the build folder"
+            )
+    ir.save(state.net, state.work / "ir")
+    np.savez(state.work / "testset.npz", x=state.test_x, y=state.test_y)
+
+
+def step_golden(state: BuildState) -> np.ndarray:
+    """Quantized accuracy on the test split, by the golden model (the definition of correct)."""
+    assert state.net is not None and state.test_x is not None
+    traces = golden.trace(state.net, state.test_x)
+    pred = np.argmax(traces[-1].out, axis=1)
+    state.facts["golden"] = {
+        "accuracy": float(np.mean(pred == state.test_y)),
+        "vectors": int(len(state.test_x)),
+        "saturated_outputs": [t.saturated for t in traces],
+    }
+    return pred
+
+
+def step_generate(opts: BuildOptions, state: BuildState) -> Any:
+    from hwgen.verilog import generate
+
+    assert state.net is not None
+    design = generate(state.net, state.work / "rtl", in_lanes=opts.in_lanes, out_lanes=opts.out_lanes)
+    state.facts["rtl"] = {
+        "verilog": str(design.verilog_path.relative_to(state.work)),
+        "top": design.top_name,
+        "latency_cycles": design.latency,
+        "ii_cycles": design.ii,
+        "beats_in": design.beats_in,
+        "beats_out": design.beats_out,
+        "in_lanes": design.in_lanes,
+        "out_lanes": design.out_lanes,
+    }
+    return design
+
+
+def step_simulate(state: BuildState, design: Any) -> None:
+    from sim.runner import simulate
+
+    assert state.net is not None and state.test_x is not None
+    res = simulate(design, state.net, state.test_x, state.work / "sim")
+    state.facts["sim"] = {
+        "vectors": res.n_vectors,
+        "matches": res.n_match,
+        "first_mismatch": res.first_mismatch,
+        "cycles_per_inference": res.cycles_per_inference,
+        "latency_cycles": res.latency,
+        "summary": res.summary(),
+    }
+    if res.n_match != res.n_vectors or res.n_vectors != len(state.test_x):
+        raise VerificationError(f"{res.summary()}; logs kept in the .failed build folder")
+
+
+def step_synth(opts: BuildOptions, state: BuildState, design: Any, log: Log) -> None:
+    from zerogate.flow import synthesize_ecp5
+
+    res = synthesize_ecp5(
+        design.verilog_path, design.top_name, state.work / "synth",
+        device=opts.device, package=opts.package, freq_mhz=opts.freq_mhz, seed=1,
+    )
+    state.facts["synth"] = res.to_dict()
+
+
+def build(opts: BuildOptions, log: Log = lambda s: None) -> dict[str, Any]:
+    """Run every step into ``opts.out``; return the report's data."""
+    from zerogate.report import write_reports
+
+    with staged_output(opts.out) as work:
+        state = BuildState(work=work)
+        _timed(state, "compress", log)(lambda: step_compress(opts, state, log))
+        _timed(state, "golden", log)(lambda: step_golden(state))
+        design = _timed(state, "generate", log)(lambda: step_generate(opts, state))
+        _timed(state, "simulate", log)(lambda: step_simulate(state, design))
+        if opts.synth:
+            _timed(state, "synth", log)(lambda: step_synth(opts, state, design, log))
+        data = write_reports(state.net, state.facts, state.timings, opts, work)
+    return data

@@ -1,0 +1,165 @@
+"""``zerogate`` command line: one subcommand per toolchain step, and ``build`` for all of them.
+
+User errors (bad input, missing tools, failed verification) print one line and exit non-zero;
+only bugs show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from zerogate.errors import UserError
+
+PROG = "zerogate"
+
+
+def _say(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _add_compress_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="makes the run reproducible (default 0)")
+    p.add_argument("--sparsity", type=float, default=0.85, help="target weight sparsity in [0,1)")
+    p.add_argument("--weight-bits", type=int, default=6, help="weight width, 2..8 bits")
+
+
+def _add_hw_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--in-lanes", type=int, default=8, help="input elements per stream beat")
+    p.add_argument("--out-lanes", type=int, default=2, help="output elements per stream beat")
+
+
+def _add_synth_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="LFE5U-85F", help="ECP5 device (default LFE5U-85F)")
+    p.add_argument("--package", default="CABGA381", help="device package (default CABGA381)")
+    p.add_argument("--freq", type=float, default=100.0, help="clock constraint in MHz")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("build", help="compress → generate → simulate → synth → report, into one folder")
+    p.add_argument("--out", type=Path, default=Path("build/digits-mlp"), help="build folder")
+    p.add_argument("--ir", type=Path, default=None, help="start from this IR instead of compressing")
+    p.add_argument("--no-synth", action="store_true", help="stop after the Verilator check")
+    _add_compress_opts(p)
+    _add_hw_opts(p)
+    _add_synth_opts(p)
+
+    p = sub.add_parser("compress", help="train, prune and quantize the digits MLP; write its IR")
+    p.add_argument("--out", type=Path, required=True, help="folder for ir/ and testset.npz")
+    _add_compress_opts(p)
+
+    p = sub.add_parser("generate", help="IR → Verilog of the sparse accelerator")
+    p.add_argument("ir", type=Path, help="IR folder (holds manifest.json)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the Verilog")
+    _add_hw_opts(p)
+
+    p = sub.add_parser("simulate", help="run the Verilog on Verilator and compare with the golden model")
+    p.add_argument("ir", type=Path, help="IR folder")
+    p.add_argument("--rtl", type=Path, required=True, help="folder written by 'generate'")
+    p.add_argument("--vectors", type=Path, required=True, help=".npz with integer inputs x[n, features]")
+    p.add_argument("--out", type=Path, required=True, help="folder for the simulation build and log")
+
+    p = sub.add_parser("synth", help="Verilog → ECP5 bitstream with Yosys and nextpnr")
+    p.add_argument("--rtl", type=Path, required=True, help="folder written by 'generate'")
+    p.add_argument("--out", type=Path, required=True, help="folder for logs and the bitstream")
+    _add_synth_opts(p)
+    return ap
+
+
+def _load_vectors(path: Path):
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return z["x"]
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such vector file") from None
+    except Exception as e:  # any decode failure is the same user problem
+        raise UserError(f"{path}: cannot read test vectors ({type(e).__name__}); expected an .npz "
+                        "with an integer array 'x'") from None
+
+
+def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
+    if args.cmd == "build":
+        from zerogate.build import BuildOptions, build
+
+        opts = BuildOptions(
+            out=args.out, ir_path=args.ir, seed=args.seed, sparsity=args.sparsity,
+            weight_bits=args.weight_bits, in_lanes=args.in_lanes, out_lanes=args.out_lanes,
+            device=args.device, package=args.package, freq_mhz=args.freq, synth=not args.no_synth,
+            command=" ".join([PROG, *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),
+        )
+        d = build(opts, log=_say)
+        s = d.get("sim", {})
+        _say(f"done: {args.out}/report.md — RTL == golden {s.get('matches')} of {s.get('vectors')}")
+        return 0
+
+    if args.cmd == "compress":
+        from zerogate.build import BuildOptions, BuildState, staged_output, step_compress
+
+        opts = BuildOptions(out=args.out, seed=args.seed, sparsity=args.sparsity,
+                            weight_bits=args.weight_bits)
+        with staged_output(args.out) as work:
+            step_compress(opts, BuildState(work=work), _say)
+        _say(f"wrote {args.out}/ir and {args.out}/testset.npz")
+        return 0
+
+    if args.cmd == "generate":
+        from hwgen.verilog import generate
+
+        from zerogate import ir
+
+        net = ir.load(args.ir)
+        design = generate(net, args.out, in_lanes=args.in_lanes, out_lanes=args.out_lanes)
+        _say(f"wrote {design.verilog_path}")
+        return 0
+
+    if args.cmd == "simulate":
+        from hwgen.verilog import load_design
+        from sim.runner import simulate
+
+        from zerogate import golden, ir
+        from zerogate.errors import VerificationError
+
+        net = ir.load(args.ir)
+        x = golden.check_input(net, _load_vectors(args.vectors))
+        res = simulate(load_design(args.rtl), net, x, args.out)
+        print(res.summary())
+        if res.n_match != res.n_vectors:
+            raise VerificationError(f"RTL differs from the golden model; see {res.log_path}")
+        return 0
+
+    if args.cmd == "synth":
+        from hwgen.verilog import load_design
+
+        from zerogate.flow import synthesize_ecp5
+
+        design = load_design(args.rtl)
+        res = synthesize_ecp5(design.verilog_path, design.top_name, args.out, device=args.device,
+                              package=args.package, freq_mhz=args.freq)
+        print(f"LUT4 {res.lut4}  FF {res.ff}  DSP {res.dsp}  BRAM {res.bram}  "
+              f"Fmax {res.fmax_mhz:.2f} MHz  → {res.bitstream}")
+        return 0
+    raise AssertionError(args.cmd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return run(args, argv)
+    except UserError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; no partial output was left behind", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
