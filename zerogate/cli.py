@@ -111,11 +111,11 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         return 0
 
     if args.cmd == "generate":
-        from hwgen.verilog import generate
-
         from zerogate import ir
 
-        net = ir.load(args.ir)
+        net = ir.load(args.ir)  # validate before anything else is imported or written
+        from hwgen.verilog import generate
+
         design = generate(net, args.out, in_lanes=args.in_lanes, out_lanes=args.out_lanes)
         _say(f"wrote {design.verilog_path}")
         return 0

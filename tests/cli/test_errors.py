@@ -1,0 +1,71 @@
+"""User errors end in one line, a non-zero exit, no traceback and no half-written output."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from zerogate import ir
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "zerogate", *args], cwd=cwd, capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, timeout=600,
+    )
+
+
+def _assert_one_line_error(p: subprocess.CompletedProcess, needle: str) -> None:
+    assert p.returncode != 0
+    assert "Traceback" not in p.stderr
+    errs = [ln for ln in p.stderr.splitlines() if "error:" in ln]
+    assert len(errs) == 1, p.stderr
+    assert needle in errs[0]
+
+
+def _no_leftovers(folder: Path, keep: set[str]) -> None:
+    assert {p.name for p in folder.iterdir()} == keep
+
+
+def test_wrong_schema_version(small_net: ir.Network, tmp_path: Path) -> None:
+    ir.save(small_net, tmp_path / "m")
+    m = json.loads((tmp_path / "m" / ir.MANIFEST).read_text())
+    m["schema_version"] = 7
+    (tmp_path / "m" / ir.MANIFEST).write_text(json.dumps(m))
+    p = _run(["generate", "m", "--out", "rtl"], tmp_path)
+    _assert_one_line_error(p, "schema version 7 is not supported")
+    _no_leftovers(tmp_path, {"m"})
+
+
+def test_weight_outside_declared_width(small_net: ir.Network, tmp_path: Path) -> None:
+    ir.save(small_net, tmp_path / "m")
+    m = json.loads((tmp_path / "m" / ir.MANIFEST).read_text())
+    m["layers"][0]["bias_bits"] = 2  # biases of ±20 no longer fit
+    (tmp_path / "m" / ir.MANIFEST).write_text(json.dumps(m))
+    p = _run(["build", "--ir", "m", "--out", "out"], tmp_path)
+    _assert_one_line_error(p, "does not fit its declared 2-bit width")
+    _no_leftovers(tmp_path, {"m"})
+
+
+def test_missing_ir_folder(tmp_path: Path) -> None:
+    p = _run(["generate", "nowhere", "--out", "rtl"], tmp_path)
+    _assert_one_line_error(p, "no manifest.json here")
+    _no_leftovers(tmp_path, set())
+
+
+def test_bad_option_value(tmp_path: Path) -> None:
+    p = _run(["build", "--sparsity", "1.5", "--out", "out"], tmp_path)
+    _assert_one_line_error(p, "--sparsity 1.5 must lie in [0, 1)")
+    _no_leftovers(tmp_path, set())
+
+
+@pytest.mark.slow
+def test_missing_simulator_leaves_no_build(tmp_path: Path) -> None:
+    """Compress and generate succeed, the simulator is missing: nothing may be left behind."""
+    p = _run(["build", "--no-synth", "--out", "out"], tmp_path,
+             env={"ZEROGATE_VERILATOR": str(tmp_path / "no-such-verilator")})
+    _assert_one_line_error(p, "Verilator")
+    _no_leftovers(tmp_path, set())
