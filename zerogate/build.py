@@ -99,14 +99,14 @@ def _timed(state: BuildState, step: str, log: Log) -> Callable[[Callable[[], Any
     return run
 
 
-def step_compress(opts: BuildOptions, state: BuildState, log: Log) -> None:
+def step_compress(opts: BuildOptions, state: BuildState, progress: Any = None) -> None:
     """Train, prune, quantize the digits MLP (or load the given IR) and write it to ``ir/``."""
     if opts.ir_path is not None:
         state.net = ir.load(opts.ir_path)
-        from compress.data import digits_test_split
+        from compress.data import digits_test_vectors
 
         if state.net.in_features == 64:
-            state.test_x, state.test_y = digits_test_split(seed=opts.seed)
+            state.test_x, state.test_y = digits_test_vectors(seed=opts.seed)
         else:
             raise UserError(
                 f"{opts.ir_path}: not a digits model ({state.net.in_features} inputs); "
@@ -114,19 +114,24 @@ def step_compress(opts: BuildOptions, state: BuildState, log: Log) -> None:
             )
         state.facts["compress"] = {"source": str(opts.ir_path), **dict(state.net.metadata)}
     else:
-        from compress.pipeline import DigitsMLPConfig, compress_digits_mlp
+        from compress.pipeline import DigitsMLPConfig, compress_digits_mlp, golden_mismatches
 
-        cfg = DigitsMLPConfig(seed=opts.seed, sparsity=opts.sparsity, weight_bits=opts.weight_bits)
-        res = compress_digits_mlp(cfg)
+        cfg = DigitsMLPConfig(seed=opts.seed, target_sparsity=opts.sparsity, weight_bits=opts.weight_bits)
+        res = compress_digits_mlp(cfg, progress=progress)
         state.net, state.test_x, state.test_y = res.net, res.test_x, res.test_y
+        total = len(res.test_x) * sum(ly.out_features for ly in res.net.layers)
+        bad = golden_mismatches(res.model, res.net, res.test_x)
         state.facts["compress"] = {
+            "method": cfg.method,
             "float_accuracy": res.float_accuracy,
+            "pruned_accuracy": res.pruned_accuracy,
             "quant_accuracy": res.quant_accuracy,
-            "torch_matches_golden": res.torch_matches_golden,
-            "torch_vs_golden_outputs": list(res.torch_vs_golden),
-            "train_seconds": res.train_seconds,
+            "torch_matches_golden": bad == 0,
+            # every layer's output integers, every test sample: PyTorch reference vs golden
+            "torch_vs_golden_outputs": [total - bad, total],
+            "train_seconds": round(res.train_seconds, 2),
         }
-        if not res.torch_matches_golden:
+        if bad:
             raise VerificationError(
                 "the PyTorch reference and the golden model disagree; this is a zerogate bug, "
                 "please report it with the build folder"
@@ -193,13 +198,13 @@ def step_synth(opts: BuildOptions, state: BuildState, design: Any, log: Log) -> 
     state.facts["synth"] = res.to_dict()
 
 
-def build(opts: BuildOptions, log: Log = lambda s: None) -> dict[str, Any]:
+def build(opts: BuildOptions, log: Log = lambda s: None, progress: Any = None) -> dict[str, Any]:
     """Run every step into ``opts.out``; return the report's data."""
     from zerogate.report import write_reports
 
     with staged_output(opts.out) as work:
         state = BuildState(work=work)
-        _timed(state, "compress", log)(lambda: step_compress(opts, state, log))
+        _timed(state, "compress", log)(lambda: step_compress(opts, state, progress))
         _timed(state, "golden", log)(lambda: step_golden(state))
         design = _timed(state, "generate", log)(lambda: step_generate(opts, state))
         _timed(state, "simulate", log)(lambda: step_simulate(state, design))

@@ -9,16 +9,13 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import time
 from pathlib import Path
 
+from zerogate.console import say as _say
+from zerogate.console import training_progress
 from zerogate.errors import UserError
 
 PROG = "zerogate"
-
-
-def _say(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def _add_compress_opts(p: argparse.ArgumentParser) -> None:
@@ -95,7 +92,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
             device=args.device, package=args.package, freq_mhz=args.freq, synth=not args.no_synth,
             command=" ".join([PROG, *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),
         )
-        d = build(opts, log=_say)
+        with training_progress() as progress:
+            d = build(opts, log=_say, progress=progress)
         s = d.get("sim", {})
         _say(f"done: {args.out}/report.md — RTL == golden {s.get('matches')} of {s.get('vectors')}")
         return 0
@@ -105,8 +103,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
 
         opts = BuildOptions(out=args.out, seed=args.seed, sparsity=args.sparsity,
                             weight_bits=args.weight_bits)
-        with staged_output(args.out) as work:
-            step_compress(opts, BuildState(work=work), _say)
+        with staged_output(args.out) as work, training_progress() as progress:
+            step_compress(opts, BuildState(work=work), progress)
         _say(f"wrote {args.out}/ir and {args.out}/testset.npz")
         return 0
 
