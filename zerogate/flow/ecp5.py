@@ -115,14 +115,19 @@ def synthesize_ecp5(verilog: Path, top: str, work_dir: Path, *, device: str = "L
         stale.unlink(missing_ok=True)
     names = {"json": f"{top}.json", "stat_txt": "yosys_stat.txt", "stat_json": "yosys_stat.json",
              "config": f"{top}.config", "report": "nextpnr_report.json"}
-    logs = {"yosys": work / "yosys.log", "nextpnr": work / "nextpnr.log", "ecppack": work / "ecppack.log"}
+    logs = {"yosys": work / "yosys.log", "yosys_console": work / "yosys.console.log",
+            "nextpnr": work / "nextpnr.log", "ecppack": work / "ecppack.log"}
     elapsed: dict[str, float] = {}
 
     say(f"yosys: synth_ecp5 {top} for {device}")
     script = _render_synth_script(verilog=[os.path.relpath(verilog, work)], top=top, device=device, **names)
     (work / "synth.ys").write_text(script)
-    run = run_tool(YOSYS, ["-s", "synth.ys"], cwd=work, log=logs["yosys"])
-    check(YOSYS, run)
+    # Yosys writes its own log (-l): under YoWASP its stdout stops when ABC runs, so a captured
+    # stdout is incomplete. The console (warnings, errors, runtime messages) is kept as well.
+    logs["yosys"].unlink(missing_ok=True)
+    run = run_tool(YOSYS, ["-q", "-l", logs["yosys"].name, "-s", "synth.ys"], cwd=work,
+                   log=logs["yosys_console"])
+    check(YOSYS, run, full_log=logs["yosys"])
     elapsed["yosys"] = run.elapsed_s
     cells = parse.parse_yosys_stat_json((work / names["stat_json"]).read_text())
 

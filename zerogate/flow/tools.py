@@ -80,11 +80,18 @@ def run_tool(tool: Tool, args: list[str], *, cwd: Path, log: Path) -> Run:
     return Run(proc.returncode, log.read_text(errors="replace"), log, round(elapsed, 3))
 
 
-def check(tool: Tool, run: Run) -> str:
-    """The output of a successful run; a one-line :class:`ToolError` for a failed one."""
+def check(tool: Tool, run: Run, *, full_log: Path | None = None) -> str:
+    """The output of a successful run; a one-line :class:`ToolError` for a failed one.
+
+    ``full_log`` is a log the tool wrote itself; it is named in the error and searched for the cause
+    when the console output has none.
+    """
     if run.returncode != 0:
-        raise ToolError(f"{tool.name} failed (exit {run.returncode}): {last_error_line(run.output)} "
-                        f"(full log: {run.log})")
+        text = run.output
+        if full_log is not None and full_log.is_file():
+            text = full_log.read_text(errors="replace") + "\n" + text
+        raise ToolError(f"{tool.name} failed (exit {run.returncode}): {last_error_line(text)} "
+                        f"(full log: {full_log or run.log})")
     return run.output
 
 

