@@ -41,13 +41,14 @@ def _int(name: str, value: object, lo: int, hi: int | None = None) -> None:
         raise ConfigError(f"{name} = {value} is outside {rng}")
 
 
-def _float(name: str, value: object, lo: float, hi: float, *, hi_open: bool = True) -> None:
+def _float(name: str, value: object, lo: float, hi: float, bounds: str = "[)") -> None:
+    """Check ``value`` lies in the interval ``lo, hi`` with ``bounds`` brackets, e.g. ``"(]"``."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise ConfigError(f"{name} must be a number, got {value!r}")
-    bad = not (lo <= value < hi) if hi_open else not (lo < value <= hi)
-    if bad:
-        rng = f"[{lo}, {hi})" if hi_open else f"({lo}, {hi}]"
-        raise ConfigError(f"{name} = {value} is outside {rng}")
+    ok_lo = value >= lo if bounds[0] == "[" else value > lo
+    ok_hi = value <= hi if bounds[1] == "]" else value < hi
+    if not (ok_lo and ok_hi):
+        raise ConfigError(f"{name} = {value} is outside {bounds[0]}{lo}, {hi}{bounds[1]}")
 
 
 @dataclass(frozen=True)
@@ -60,17 +61,20 @@ class DigitsMLPConfig:
 
     hidden: tuple[int, ...] = (32,)
     target_sparsity: float = 0.85
-    prune_scope: PruneScope = "layer"
+    prune_scope: PruneScope = "global"
     weight_bits: int = 6
     act_bits: int = 8
     output_bits: int = 16
     float_epochs: int = 60
     prune_steps: int = 4
-    prune_epochs: int = 15
+    prune_epochs: int = 30
     qat_epochs: int = 30
     batch_size: int = 64
-    lr: float = 3e-3
+    lr: float = 1e-2
+    prune_lr: float = 1e-2
     qat_lr: float = 1e-3
+    distill: float = 0.7
+    temperature: float = 4.0
     test_fraction: float = 0.25
     seed: int = 0
 
@@ -90,12 +94,14 @@ class DigitsMLPConfig:
         _int("prune_epochs", self.prune_epochs, 1)
         _int("qat_epochs", self.qat_epochs, 1)
         _int("batch_size", self.batch_size, 1)
-        _float("lr", self.lr, 0.0, 10.0, hi_open=False)
-        _float("qat_lr", self.qat_lr, 0.0, 10.0, hi_open=False)
-        _float("test_fraction", self.test_fraction, 0.05, 0.95, hi_open=False)
+        for name in ("lr", "prune_lr", "qat_lr"):
+            _float(name, getattr(self, name), 0.0, 10.0, "(]")
+        _float("distill", self.distill, 0.0, 1.0, "[]")
+        _float("temperature", self.temperature, 0.0, 100.0, "(]")
+        _float("test_fraction", self.test_fraction, 0.05, 0.95, "[]")
         _int("seed", self.seed, 0, 2**32 - 1)
 
     @property
     def method(self) -> str:
         """Name recorded in the IR metadata, so a report can say how the weights were made."""
-        return "magnitude-prune+qat"
+        return "magnitude-prune+kd+qat" if self.distill else "magnitude-prune+qat"

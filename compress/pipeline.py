@@ -1,5 +1,9 @@
 """The embedded default, end to end: digits -> float MLP -> pruned -> QAT -> IR, checked.
 
+Phases: dense float training; iterative global magnitude pruning along a cubic ramp, each
+step fine-tuned with a rewound cosine learning rate and distillation from the dense model;
+activation-format calibration; quantization-aware training with the masks frozen; export.
+
 The result carries the IR together with the evidence the rest of the flow relies on: the
 quantized accuracy measured by the golden model, and whether the PyTorch reference agreed
 with the golden model on every integer of every layer over the whole test split.
@@ -7,6 +11,7 @@ with the golden model on every integer of every layer over the whole test split.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 
@@ -18,7 +23,15 @@ from compress.data import INPUT_FORMAT, N_CLASSES, N_FEATURES, load_digits_split
 from compress.export import export_network
 from compress.quant import QuantMLP
 from compress.reference import reference_trace
-from compress.train import Batches, accuracy, deterministic, prune_finetune, train_float, train_qat
+from compress.train import (
+    Batches,
+    Distill,
+    accuracy,
+    deterministic,
+    prune_finetune,
+    train_float,
+    train_qat,
+)
 from zerogate import golden
 from zerogate.ir import Network
 
@@ -72,13 +85,14 @@ def compress_digits_mlp(cfg: DigitsMLPConfig, progress: ProgressCallback | None 
         )
         train_float(model, data, cfg.float_epochs, cfg.lr, generator=gen, progress=progress)
         float_acc = accuracy(model, x_te, y_te)
+        kd = Distill(copy.deepcopy(model), cfg.distill, cfg.temperature) if cfg.distill else None
         prune_finetune(
             model, data, target=cfg.target_sparsity, steps=cfg.prune_steps,
-            epochs_per_step=cfg.prune_epochs, lr=cfg.lr, scope=cfg.prune_scope,
-            generator=gen, progress=progress,
+            epochs_per_step=cfg.prune_epochs, lr=cfg.prune_lr, scope=cfg.prune_scope,
+            generator=gen, progress=progress, distill=kd,
         )
         pruned_acc = accuracy(model, x_te, y_te)
-        train_qat(model, data, cfg.qat_epochs, cfg.qat_lr, generator=gen, progress=progress)
+        train_qat(model, data, cfg.qat_epochs, cfg.qat_lr, generator=gen, progress=progress, distill=kd)
     seconds = time.perf_counter() - t0
     meta = {
         "method": cfg.method,
@@ -89,6 +103,7 @@ def compress_digits_mlp(cfg: DigitsMLPConfig, progress: ProgressCallback | None 
         "pruned_accuracy": pruned_acc,
         "target_sparsity": cfg.target_sparsity,
         "prune_scope": cfg.prune_scope,
+        "distill": cfg.distill,
         "weight_bits": cfg.weight_bits,
         "act_bits": cfg.act_bits,
     }

@@ -51,6 +51,26 @@ class Batches:
             yield self.x[idx], self.y[idx]
 
 
+@dataclass(frozen=True, eq=False)
+class Distill:
+    """Knowledge distillation (Hinton et al., 2015) from a frozen ``teacher``.
+
+    Why: on 1.3k training images the dense model's soft targets carry more information than
+    the labels, which is what lets a pruned, quantized student keep the teacher's accuracy.
+    """
+
+    teacher: nn.Module
+    weight: float = 0.7  # share of the distillation term in the loss
+    temperature: float = 4.0
+
+    def mix(self, hard_loss: torch.Tensor, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        t = self.temperature
+        with torch.no_grad():
+            soft = torch.softmax(self.teacher(x) / t, dim=1)
+        kd = nn.functional.cross_entropy(logits / t, soft) * t**2  # t**2 keeps gradient scale
+        return (1.0 - self.weight) * hard_loss + self.weight * kd
+
+
 def _linears(model: nn.Module) -> list[QuantLinear]:
     return [m for m in model.modules() if isinstance(m, QuantLinear)]
 
@@ -65,22 +85,35 @@ def train_epochs(
     phase: str,
     progress: ProgressCallback | None = None,
     after_step: Callable[[], None] | None = None,
+    weight_decay: float = 0.0,
+    distill: Distill | None = None,
 ) -> float:
-    """Adam + cross-entropy for ``epochs``; returns the last epoch's mean loss.
+    """AdamW + cross-entropy with a cosine learning-rate decay over ``epochs``; returns the
+    last epoch's mean loss.
 
     ``after_step`` runs after every optimizer step (pruning uses it to re-zero masked weights).
+    The cosine decay restarts at ``lr`` each call: after a prune step that is learning-rate
+    rewinding (Renda et al., 2020), which recovers more accuracy than a small constant rate.
     """
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    steps = epochs * -(-data.x.shape[0] // data.batch_size)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     loss_fn = nn.CrossEntropyLoss()
     mean = float("nan")
+    if distill is not None:
+        distill.teacher.eval()
     model.train()
     for ep in range(epochs):
         total, n = 0.0, 0
         for xb, yb in data.epoch(generator):
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
+            logits = model(xb)
+            loss = loss_fn(logits, yb)
+            if distill is not None:
+                loss = distill.mix(loss, logits, xb)
             loss.backward()
             opt.step()
+            sched.step()
             if after_step is not None:
                 after_step()
             total += float(loss.detach()) * len(yb)
@@ -110,7 +143,8 @@ def train_float(
 
 def prune_finetune(
     model: QuantMLP, data: Batches, *, target: float, steps: int, epochs_per_step: int, lr: float,
-    scope: PruneScope = "layer", generator: torch.Generator, progress: ProgressCallback | None = None,
+    scope: PruneScope = "global", generator: torch.Generator, progress: ProgressCallback | None = None,
+    distill: Distill | None = None,
 ) -> float:
     """Iterative magnitude pruning along :func:`~compress.prune.cubic_schedule`, fine-tuning
     ``epochs_per_step`` after each step; the final masks hit ``target`` exactly.
@@ -123,13 +157,14 @@ def prune_finetune(
         loss = train_epochs(
             model, data, epochs_per_step, lr, generator=generator,
             phase=f"prune {k + 1}/{steps}", progress=progress, after_step=lambda: apply_masks(layers),
+            distill=distill,
         )
     return loss
 
 
 def train_qat(
     model: QuantMLP, data: Batches, epochs: int, lr: float, *,
-    generator: torch.Generator, progress: ProgressCallback | None = None,
+    generator: torch.Generator, progress: ProgressCallback | None = None, distill: Distill | None = None,
 ) -> float:
     """Calibrate activation formats on the training inputs, then quantization-aware training
     with the masks frozen (masked weights get zero gradient and are re-zeroed every step).
@@ -140,5 +175,5 @@ def train_qat(
     layers = _linears(model)
     return train_epochs(
         model, data, epochs, lr, generator=generator, phase="qat", progress=progress,
-        after_step=lambda: apply_masks(layers),
+        after_step=lambda: apply_masks(layers), distill=distill,
     )
