@@ -41,7 +41,7 @@ class FlowResult:
     Headline counts: ``lut4`` and ``carry`` are Yosys's LUT4 and CCU2C cells (logic LUTs and carry
     pairs, as synthesised); ``ff``, ``dsp``, ``bram``, ``io`` and ``comb`` come from nextpnr's post-pack
     utilisation (``comb`` = TRELLIS_COMB, the LUT4 sites used including both halves of each carry).
-    ``fmax_mhz`` is the worst post-route clock (None if the design has no clock).
+    ``fmax_mhz`` is the worst post-route clock; with no clock it is None and ``timing_met`` is True.
     """
 
     device: str
