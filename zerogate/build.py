@@ -195,7 +195,7 @@ def step_synth(opts: BuildOptions, state: BuildState, design: Any, log: Log) -> 
         design.verilog_path, design.top_name, state.work / "synth",
         device=opts.device, package=opts.package, freq_mhz=opts.freq_mhz, seed=1,
     )
-    state.facts["synth"] = res.to_dict()
+    state.facts["synth"] = res.to_dict(relative_to=state.work)
 
 
 def build(opts: BuildOptions, log: Log = lambda s: None, progress: Any = None) -> dict[str, Any]:

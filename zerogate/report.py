@@ -51,6 +51,10 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _mhz(x: float | None) -> str:
+    return "no clock" if x is None else f"{x:.2f} MHz"
+
+
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.2f} %"
 
@@ -125,7 +129,7 @@ def render_markdown(d: dict[str, Any]) -> str:
             f"| DSP (MULT18X18D) | {sy['dsp']} |",
             f"| BRAM (DP16KD) | {sy['bram']} |",
             f"| CCU2C carry cells | {sy.get('carry')} |",
-            f"| Fmax (nextpnr) | {sy['fmax_mhz']:.2f} MHz (constraint {sy['constraint_mhz']} MHz, "
+            f"| Fmax (nextpnr, after routing) | {_mhz(sy['fmax_mhz'])} (constraint {sy['constraint_mhz']} MHz, "
             f"{'met' if sy['timing_met'] else 'NOT met'}) |",
             f"| bitstream | `{Path(sy['bitstream']).name}` |",
         ]
@@ -138,8 +142,6 @@ def write_reports(net: Network, facts: dict[str, Any], timings: dict[str, float]
                   work: Path) -> dict[str, Any]:
     """Write ``report.json`` and ``report.md`` into ``work``; return the data."""
     synth = facts.get("synth")
-    if synth:
-        synth = {**synth, "bitstream": os.path.relpath(synth["bitstream"], work)}
     d: dict[str, Any] = {
         "zerogate_version": __version__,
         "network": net.name,
