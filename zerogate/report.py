@@ -129,7 +129,8 @@ def render_markdown(d: dict[str, Any]) -> str:
             f"| DSP (MULT18X18D) | {sy['dsp']} |",
             f"| BRAM (DP16KD) | {sy['bram']} |",
             f"| CCU2C carry cells | {sy.get('carry')} |",
-            f"| Fmax (nextpnr, after routing) | {_mhz(sy['fmax_mhz'])} (constraint {sy['constraint_mhz']} MHz, "
+            f"| Fmax (nextpnr, after routing) | {_mhz(sy['fmax_mhz'])} "
+            f"(constraint {sy['constraint_mhz']} MHz, "
             f"{'met' if sy['timing_met'] else 'NOT met'}) |",
             f"| bitstream | `{Path(sy['bitstream']).name}` |",
         ]
