@@ -3,7 +3,8 @@
 Weight memory (bits) of a network, the one formula used everywhere::
 
     Σ_layers [ Σ_c nnz_c · b_c                      (nonzero weights at their channel width)
-             + nnz · ceil(log2(in_features))         (CSR column index per nonzero)
+             + nnz · ceil(log2(fan_in))              (CSR column index per nonzero; fan_in =
+                                                      inputs, or in_channels · kernel taps)
              + out · ceil(log2(max_c nnz_c + 1))     (CSR row length per channel)
              + out · (bias_bits + SHIFT_FIELD_BITS + WIDTH_FIELD_BITS) ]  (per-channel parameters)
 
@@ -43,10 +44,10 @@ class LayerMemory:
 
 
 def layer_memory(layer: Layer) -> LayerMemory:
-    nnz_c = np.count_nonzero(layer.weight, axis=1)
+    nnz_c = np.count_nonzero(layer.weight_matrix(), axis=1)
     wbits = int((nnz_c * layer.weight_bits).sum())
     nnz = int(nnz_c.sum())
-    index = nnz * _clog2(layer.in_features) + layer.out_features * _clog2(int(nnz_c.max()) + 1)
+    index = nnz * _clog2(layer.fan_in) + layer.out_features * _clog2(int(nnz_c.max()) + 1)
     params = layer.out_features * (layer.bias_bits + SHIFT_FIELD_BITS + WIDTH_FIELD_BITS)
     return LayerMemory(layer.name, layer.n_weights, nnz, wbits, index, params)
 
@@ -86,17 +87,17 @@ class NetworkStats:
 
 
 def network_stats(net: Network) -> NetworkStats:
-    mems = [layer_memory(ly) for ly in net.layers]
+    mems = [layer_memory(ly) for ly in net.weight_layers]
     n = sum(m.n_weights for m in mems)
     nnz = sum(m.nnz for m in mems)
     return NetworkStats(
         n_weights=n,
         nnz=nnz,
         sparsity=1.0 - nnz / n,
-        max_weight_bits=int(max(int(ly.weight_bits.max()) for ly in net.layers)),
+        max_weight_bits=int(max(int(ly.weight_bits.max()) for ly in net.weight_layers)),
         memory_bits=sum(m.total_bits for m in mems),
         float32_bits=32 * n,
         int8_bits=8 * n,
-        macs_dense=n,
-        macs_nonzero=nnz,
+        macs_dense=sum(ly.n_weights * ly.positions for ly in net.weight_layers),
+        macs_nonzero=sum(ly.nnz * ly.positions for ly in net.weight_layers),
     )
