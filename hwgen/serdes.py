@@ -1,0 +1,97 @@
+"""Width adapters between a narrow lane-per-beat stream and a whole-vector stream.
+
+The unrolled layers want a whole vector per cycle, but pins and buses carry a few elements per
+beat. Both adapters are shift registers (no per-element address decode): the deserializer shifts
+each beat in at the top, the serializer shifts each beat out at the bottom. Initiation interval
+is the number of beats, ``ceil(n / lanes)``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Shape, ShapeCastable, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+
+def beats(n: int, lanes: int) -> int:
+    """Beats needed to carry ``n`` elements ``lanes`` at a time."""
+    if n < 1 or lanes < 1:
+        raise ValueError(f"need n >= 1 and lanes >= 1, got n={n}, lanes={lanes}")
+    return -(-n // lanes)
+
+
+class Deserializer(wiring.Component):
+    """Collects ``beats(n, lanes)`` beats of ``lanes`` elements into one ``n``-element payload.
+
+    Element ``k`` of the vector travels in beat ``k // lanes``, lane ``k % lanes``; the unused
+    lanes of the last beat are ignored. A finished vector is held until the consumer takes it;
+    the first beat of the next one is accepted in that same cycle, so back-to-back vectors flow
+    at one vector per ``beats`` cycles.
+    """
+
+    def __init__(self, elem_shape: ShapeCastable | Shape, n: int, lanes: int) -> None:
+        self.elem_shape, self.n, self.lanes = elem_shape, n, lanes
+        self.beats = beats(n, lanes)
+        self.latency = self.beats  # first beat accepted -> vector valid
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(elem_shape, lanes))),
+            "o": Out(stream.Signature(data.ArrayLayout(elem_shape, n))),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        slots = self.beats * self.lanes
+        buf = Signal(data.ArrayLayout(self.elem_shape, slots), reset_less=True)
+        count = Signal(range(self.beats))
+        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        m.d.comb += [self.o.payload[k].eq(buf[k]) for k in range(self.n)]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(self.i.valid & self.i.ready):
+            # the new beat enters at the top; after the last beat, beat k sits at slot k*lanes
+            w = Shape.cast(self.elem_shape).width * self.lanes
+            m.d.sync += buf.as_value().eq(Cat(buf.as_value()[w:], self.i.payload.as_value()))
+            if self.beats == 1:
+                m.d.sync += self.o.valid.eq(1)
+            else:
+                with m.If(count == self.beats - 1):
+                    m.d.sync += [count.eq(0), self.o.valid.eq(1)]
+                with m.Else():
+                    m.d.sync += count.eq(count + 1)
+        return m
+
+
+class Serializer(wiring.Component):
+    """Sends one ``n``-element payload as ``beats(n, lanes)`` beats of ``lanes`` elements.
+
+    The padding lanes of the last beat are zero. The next vector is accepted in the cycle the
+    last beat of the current one is taken, so vectors flow at one per ``beats`` cycles.
+    """
+
+    def __init__(self, elem_shape: ShapeCastable | Shape, n: int, lanes: int) -> None:
+        self.elem_shape, self.n, self.lanes = elem_shape, n, lanes
+        self.beats = beats(n, lanes)
+        self.latency = 1  # vector accepted -> first beat valid
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(elem_shape, n))),
+            "o": Out(stream.Signature(data.ArrayLayout(elem_shape, lanes))),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        slots = self.beats * self.lanes
+        w = Shape.cast(self.elem_shape).width * self.lanes
+        buf = Signal(data.ArrayLayout(self.elem_shape, slots), reset_less=True)
+        left = Signal(range(self.beats + 1))  # beats still to send
+        last = Signal()
+        m.d.comb += [
+            self.o.valid.eq(left != 0),
+            last.eq(left == 1),
+            self.o.payload.as_value().eq(buf.as_value()[:w]),
+            self.i.ready.eq((left == 0) | (last & self.o.ready)),
+        ]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += [buf.as_value().eq(buf.as_value()[w:]), left.eq(left - 1)]
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [buf.as_value().eq(self.i.payload.as_value()), left.eq(self.beats)]
+        return m
