@@ -19,6 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from hwgen.common import bounds_shape, check_supported, fmt_shape
 from hwgen.csd import csd
+from zerogate.errors import UnsupportedError
 from zerogate.fixedpoint import Activation, Rounding, saturate, shift_round
 from zerogate.ir import Layer
 
@@ -82,7 +83,11 @@ class UnrolledDense(wiring.Component):
     """
 
     def __init__(self, layer: Layer, *, adder_levels_per_stage: int = 2) -> None:
-        check_supported(layer, f"layer {getattr(layer, 'name', '?')}")
+        try:
+            check_supported(layer, f"layer {getattr(layer, 'name', '?')}")
+        except UnsupportedError:
+            self._MustUse__silence = True  # never built, so do not warn that it was never used
+            raise
         if adder_levels_per_stage < 1:
             raise ValueError("adder_levels_per_stage must be at least 1")
         self.layer = layer
@@ -135,8 +140,9 @@ class UnrolledDense(wiring.Component):
         m = Module()
         ly = self.layer
         lo_x, hi_x = ly.input.min_int, ly.input.max_int
-        en = Signal()
-        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        # the whole pipeline advances unless its output is held up; ready is that enable
+        en = self.i.ready
+        m.d.comb += en.eq(~self.o.valid | self.o.ready)
 
         # valid bit per register stage
         valid = [Signal(name=f"valid_{k}") for k in range(self.latency)]

@@ -1,0 +1,99 @@
+"""IR network -> one Verilog file (+ ``design.json``), atomically and byte-for-byte reproducibly.
+
+Reproducible output lets a build cache or a reviewer trust that equal IRs give equal hardware;
+so source locations (absolute paths) and Amaranth-internal attributes are left out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from hwgen.common import check_supported
+from zerogate.ir import Network
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What the generator built for one layer."""
+
+    name: str
+    nnz: int
+    n_weights: int
+    acc_bits: tuple[int, ...]  # per output channel, == Layer.acc_bits()
+    csd_adders: int  # two-input adders/subtractors in the layer's CSD trees
+    constant_channels: tuple[int, ...]  # channels that are a constant wire (no hardware)
+    latency: int
+
+
+@dataclass(frozen=True)
+class GeneratedDesign:
+    """A generated accelerator: where its Verilog is and how it streams."""
+
+    verilog_path: Path
+    top_name: str
+    latency: int
+    ii: int
+    beats_in: int
+    beats_out: int
+    in_lanes: int
+    out_lanes: int
+    layers: tuple[LayerInfo, ...]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["verilog_path"] = self.verilog_path.name  # relative: the folder may move
+        d["layers"] = [{**asdict(ly), "acc_bits": list(ly.acc_bits),
+                        "constant_channels": list(ly.constant_channels)} for ly in self.layers]
+        return d
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder and ``os.replace``: readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def generate(net: Network, out_dir: Path, *, top_name: str = "zerogate_top", in_lanes: int = 8,
+             out_lanes: int = 2) -> GeneratedDesign:
+    """Generate ``<out_dir>/<top_name>.v`` and ``<out_dir>/design.json`` for ``net``.
+
+    Raises :class:`~zerogate.errors.UnsupportedError` for a layer it cannot build, before any
+    file is written.
+    """
+    for k, layer in enumerate(net.layers):
+        check_supported(layer, f"layer {k}")
+    if not top_name.isidentifier():
+        raise ValueError(f"top_name {top_name!r} is not a Verilog identifier")
+    # amaranth is heavy to import: only pay for it when generating
+    from amaranth.back import verilog
+
+    from hwgen.top import Accelerator
+
+    top = Accelerator(net, in_lanes=in_lanes, out_lanes=out_lanes)
+    text = verilog.convert(top, name=top_name, emit_src=False, strip_internal_attrs=True)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    vpath = out_dir / f"{top_name}.v"
+    design = GeneratedDesign(
+        verilog_path=vpath, top_name=top_name, latency=top.latency, ii=top.ii,
+        beats_in=top.beats_in, beats_out=top.beats_out, in_lanes=in_lanes, out_lanes=out_lanes,
+        layers=tuple(
+            LayerInfo(name=ly.name, nnz=ly.nnz, n_weights=ly.n_weights,
+                      acc_bits=tuple(int(b) for b in ly.acc_bits()), csd_adders=hw.adders,
+                      constant_channels=tuple(hw.constant_channels), latency=hw.latency)
+            for ly, hw in zip(net.layers, top.layers, strict=True)
+        ),
+    )
+    _write_atomic(vpath, text)
+    _write_atomic(out_dir / "design.json", json.dumps(design.to_dict(), indent=2, sort_keys=True) + "\n")
+    return design
