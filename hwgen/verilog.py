@@ -21,6 +21,9 @@ class LayerInfo:
     """What the generator built for one layer."""
 
     name: str
+    out_features: int
+    out_bits: int
+    out_signed: bool
     nnz: int
     n_weights: int
     acc_bits: tuple[int, ...]  # per output channel, == Layer.acc_bits()
@@ -41,6 +44,9 @@ class GeneratedDesign:
     beats_out: int
     in_lanes: int
     out_lanes: int
+    in_features: int
+    in_bits: int
+    in_signed: bool
     layers: tuple[LayerInfo, ...]
 
     def to_dict(self) -> dict:
@@ -87,8 +93,10 @@ def generate(net: Network, out_dir: Path, *, top_name: str = "zerogate_top", in_
     design = GeneratedDesign(
         verilog_path=vpath, top_name=top_name, latency=top.latency, ii=top.ii,
         beats_in=top.beats_in, beats_out=top.beats_out, in_lanes=in_lanes, out_lanes=out_lanes,
+        in_features=net.in_features, in_bits=net.input.bits, in_signed=net.input.signed,
         layers=tuple(
-            LayerInfo(name=ly.name, nnz=ly.nnz, n_weights=ly.n_weights,
+            LayerInfo(name=ly.name, out_features=ly.out_features, out_bits=ly.output.bits,
+                      out_signed=ly.output.signed, nnz=ly.nnz, n_weights=ly.n_weights,
                       acc_bits=tuple(int(b) for b in ly.acc_bits()), csd_adders=hw.adders,
                       constant_channels=tuple(hw.constant_channels), latency=hw.latency)
             for ly, hw in zip(net.layers, top.layers, strict=True)

@@ -1,0 +1,132 @@
+"""Run the generated Verilog on Verilator under cocotb and compare it with the golden model.
+
+Everything the run produces (the Verilated C++, the simulator binary, stimulus, logs, results,
+waveforms) stays inside ``build_dir``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwgen.verilog import GeneratedDesign
+from sim.testbench import CONFIG_ENV
+from sim.tools import find_verilator, make_environment
+from zerogate import golden
+from zerogate.errors import ConfigError, ToolError
+from zerogate.ir import Network
+
+#: Verilator warnings (widths, unused bits in generated code) must not stop the build.
+BUILD_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
+WARMUP_VECTORS = 16
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """Outcome of one RTL-vs-golden simulation. Check :attr:`ok`; :meth:`summary` says it in a line."""
+
+    n_vectors: int
+    n_match: int
+    mismatches: int
+    first_mismatch: dict[str, Any] | None  # {sample, layer, layer_index, index, expected, got}
+    cycles_per_inference: float | None
+    latency: int | None
+    log_path: Path
+    waveform_path: Path | None
+    timed_out: bool = False
+    extra_outputs: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatches == 0 and not self.timed_out and not self.extra_outputs
+
+    def summary(self) -> str:
+        if self.ok:
+            return f"RTL == golden: {self.n_match} of {self.n_vectors} vectors, 0 mismatches"
+        if self.first_mismatch is None:
+            what = "timed out" if self.timed_out else "produced more outputs than inputs"
+            return f"RTL != golden: the design {what} (see {self.log_path})"
+        f = self.first_mismatch
+        return (f"RTL != golden: {self.mismatches} of {self.n_vectors} vectors differ; first at sample "
+                f"{f['sample']}, layer {f['layer']}, index {f['index']}: expected {f['expected']}, "
+                f"got {f['got']}")
+
+
+def _check_matches(design: GeneratedDesign, net: Network) -> None:
+    """The golden net must have the design's shapes and formats, or taps would be misread."""
+    hw = [(ly.out_features, ly.out_bits, ly.out_signed) for ly in design.layers]
+    sw = [(ly.out_features, ly.output.bits, ly.output.signed) for ly in net.layers]
+    if (design.in_features, design.in_bits, design.in_signed) != (
+            net.in_features, net.input.bits, net.input.signed) or hw != sw:
+        raise ConfigError("the network does not have the shapes and formats of the generated design; "
+                          "regenerate the Verilog from this network")
+
+
+def simulate(design: GeneratedDesign, net: Network, x: np.ndarray, build_dir: Path, *, seed: int = 0,
+             gaps: bool = False, backpressure: bool = False, waves: bool = False) -> SimResult:
+    """Simulate ``design`` on input integers ``x[n, in_features]``, scoring against ``net``'s golden model.
+
+    ``gaps`` inserts random idle cycles between input beats and ``backpressure`` drops ``o.ready``
+    at random, after a clean warm-up used to measure latency and throughput. A mismatch does not
+    raise (the caller decides); a missing tool or a crashed simulation raises :class:`ToolError`.
+    """
+    _check_matches(design, net)
+    x = golden.check_input(net, x)
+    if len(x) == 0:
+        raise ConfigError("no input vectors to simulate")
+    verilator_root = find_verilator().parent.parent
+    from cocotb_tools.runner import get_runner  # only needed (and importable) with cocotb
+
+    build_dir = Path(build_dir).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    traces = golden.trace(net, x)
+    np.savez(build_dir / "stimulus.npz", x=x, **{f"layer{k}": t.out for k, t in enumerate(traces)})
+    result_path = build_dir / "result.json"
+    result_path.unlink(missing_ok=True)
+    cfg = {
+        "stimulus": "stimulus.npz", "result": str(result_path), "seed": seed,
+        "gaps": gaps, "backpressure": backpressure, "warmup": WARMUP_VECTORS,
+        "in_lanes": design.in_lanes, "in_bits": design.in_bits, "beats_in": design.beats_in,
+        "out_lanes": design.out_lanes, "beats_out": design.beats_out,
+        "out_bits": design.layers[-1].out_bits, "out_signed": design.layers[-1].out_signed,
+        "layers": [{"name": ly.name, "n": ly.out_features, "bits": ly.out_bits, "signed": ly.out_signed}
+                   for ly in design.layers],
+        # generous: every beat may wait on gaps and back-pressure several times over
+        "max_cycles": 1000 + 20 * (design.latency + len(x) * design.ii),
+        "drain_cycles": design.latency + 2 * design.ii + 8,
+    }
+    cfg_path = build_dir / "sim_config.json"
+    cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
+
+    log_path = build_dir / "sim.log"
+    build_log = build_dir / "build.log"
+    runner = get_runner("verilator")
+    env = {CONFIG_ENV: str(cfg_path), "PYTHONDONTWRITEBYTECODE": "1"}
+    try:
+        with make_environment(verilator_root):
+            runner.build(sources=[design.verilog_path], hdl_toplevel=design.top_name,
+                         build_dir=build_dir / "obj", build_args=BUILD_ARGS, always=True, waves=waves,
+                         log_file=build_log)
+    except (RuntimeError, SystemExit) as e:
+        raise ToolError(f"Verilator build failed ({e}); see {build_log}") from None
+    try:
+        runner.test(test_module="sim.testbench", hdl_toplevel=design.top_name, build_dir=build_dir / "obj",
+                    test_dir=build_dir, results_xml=str(build_dir / "results.xml"), extra_env=env,
+                    log_file=log_path, waves=waves, seed=seed)
+    except (RuntimeError, SystemExit) as e:
+        raise ToolError(f"simulation failed ({e}); see {log_path}") from None
+    if not result_path.is_file():
+        raise ToolError(f"the testbench wrote no result; see {log_path}")
+    r = json.loads(result_path.read_text())
+    wave = build_dir / "dump.vcd"
+    return SimResult(
+        n_vectors=r["vectors"], n_match=r["matches"], mismatches=r["mismatches"],
+        first_mismatch=r["first_mismatch"], cycles_per_inference=r["cycles_per_inference"],
+        latency=r["latency"], log_path=log_path, waveform_path=wave if waves and wave.is_file() else None,
+        timed_out=r["timed_out"], extra_outputs=r["extra_outputs"],
+    )
+
