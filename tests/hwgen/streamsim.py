@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from amaranth.lib import wiring
-from amaranth.sim import Simulator
+from amaranth.sim import Simulator, SimulatorContext
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ def run_streams(dut: wiring.Component, inputs: Sequence[Sequence[int]], n_out: i
     taken: list[int] = []
     outputs: list[list[int]] = []
 
-    async def driver(ctx) -> None:
+    async def driver(ctx: SimulatorContext) -> None:
         cycle = 0
         for x, gap in zip(inputs, gap_len, strict=True):
             ctx.set(dut.i.valid, 0)
@@ -48,7 +48,7 @@ def run_streams(dut: wiring.Component, inputs: Sequence[Sequence[int]], n_out: i
                     break
         ctx.set(dut.i.valid, 0)
 
-    async def monitor(ctx) -> None:
+    async def monitor(ctx: SimulatorContext) -> None:
         for cycle in range(1, max_cycles + 1):
             ctx.set(dut.o.ready, ready[cycle - 1])
             *_, valid, rdy, payload = await ctx.tick().sample(dut.o.valid, dut.o.ready, dut.o.payload)

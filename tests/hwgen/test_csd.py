@@ -24,7 +24,7 @@ def test_csd_exhaustive_12_bits() -> None:
         assert sum(1 << d.shift for d in digits if d.sign > 0) == pos
         assert sum(1 << d.shift for d in digits if d.sign < 0) == neg
         # never more adders than a plain binary shift-add, and at most ceil(bits/2) digits
-        assert len(digits) <= max(bin(abs(w)).count("1"), 0)
+        assert len(digits) <= bin(abs(w)).count("1")
         assert len(digits) <= (abs(w).bit_length() + 2) // 2
         assert csd_adders(w) == max(len(digits) - 1, 0)
 

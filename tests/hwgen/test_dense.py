@@ -35,11 +35,11 @@ def _check(layer: Layer, x: np.ndarray, **kw: object) -> golden.LayerTrace:
     return expect
 
 
-@pytest.mark.parametrize("seed", range(16))
+@pytest.mark.parametrize("seed", range(24))
 def test_random_layer_matches_golden(seed: int) -> None:
     layer = _layer(seed)
     net = Network(name="n", input=layer.input, in_features=layer.in_features, layers=(layer,))
-    x = random_inputs(np.random.default_rng(seed), net, 60)
+    x = random_inputs(np.random.default_rng(seed), net, 150)
     stalls = {"gaps": 0.3, "backpressure": 0.4} if seed % 2 else {}
     _check(layer, x, seed=seed, dut_kw={"adder_levels_per_stage": 1 + seed % 3}, **stalls)
 

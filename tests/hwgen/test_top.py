@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +34,7 @@ def _to_beats(rng: np.random.Generator, x: np.ndarray, lanes: int, lo: int, hi: 
 def test_accelerator_matches_golden(seed: int, in_lanes: int, out_lanes: int, stalls: bool) -> None:
     net = random_network(seed, (16, 8, 4))
     rng = np.random.default_rng(seed)
-    x = random_inputs(rng, net, 80)
+    x = random_inputs(rng, net, 150)
     dut = Accelerator(net, in_lanes, out_lanes)
     kw = {"gaps": 0.3, "backpressure": 0.4} if stalls else {}
     lo, hi = net.input.min_int, net.input.max_int
@@ -80,7 +81,7 @@ def test_generate_is_deterministic_and_atomic(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["design.json", "zerogate_top.v"]
     # another process, another hash seed: same bytes
     code = _GEN.format(here=str(Path(__file__).parent), out=str(tmp_path / "b"))
-    subprocess.run([sys.executable, "-c", code], check=True, env={"PYTHONHASHSEED": "123", "PATH": ""})
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONHASHSEED": "123"})
     for name in ("zerogate_top.v", "design.json"):
         a, b = ((tmp_path / s / name).read_bytes() for s in "ab")
         assert hashlib.sha256(a).digest() == hashlib.sha256(b).digest(), name
