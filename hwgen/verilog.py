@@ -105,3 +105,26 @@ def generate(net: Network, out_dir: Path, *, top_name: str = "zerogate_top", in_
     _write_atomic(vpath, text)
     _write_atomic(out_dir / "design.json", json.dumps(design.to_dict(), indent=2, sort_keys=True) + "\n")
     return design
+
+
+def load_design(folder: Path) -> GeneratedDesign:
+    """Read back what :func:`generate` wrote to ``folder`` (for the ``simulate``/``synth`` commands)."""
+    from zerogate.errors import UserError
+
+    folder = Path(folder)
+    try:
+        d = json.loads((folder / "design.json").read_text())
+        layers = tuple(
+            LayerInfo(**{**ly, "acc_bits": tuple(ly["acc_bits"]),
+                         "constant_channels": tuple(ly["constant_channels"])})
+            for ly in d.pop("layers")
+        )
+        design = GeneratedDesign(**{**d, "verilog_path": folder / d["verilog_path"], "layers": layers})
+    except FileNotFoundError:
+        raise UserError(f"{folder}: no design.json here; point --rtl at a folder written by "
+                        "'zerogate generate'") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise UserError(f"{folder}/design.json is corrupt ({type(e).__name__}); regenerate it") from None
+    if not design.verilog_path.is_file():
+        raise UserError(f"{design.verilog_path}: Verilog missing; regenerate with 'zerogate generate'")
+    return design

@@ -56,8 +56,10 @@ def run_layer(layer: Layer, x: np.ndarray) -> LayerTrace:
     acc = _accumulate(layer, x.astype(np.int64))
     shift = layer.shift.reshape((-1,) + (1,) * (acc.ndim - 2))
     rounded = shift_round(acc, shift, layer.rounding)
-    out = saturate(rounded, layer.output, relu=layer.activation is Activation.RELU)
-    sat = int(np.count_nonzero((rounded > layer.output.max_int) | (rounded < layer.output.min_int)))
+    relu = layer.activation is Activation.RELU
+    out = saturate(rounded, layer.output, relu=relu)
+    low = 0 if relu else layer.output.min_int  # ReLU's clamp at zero is the activation, not overflow
+    sat = int(np.count_nonzero((rounded > layer.output.max_int) | (rounded < low)))
     return LayerTrace(acc=acc, out=out, saturated=sat)
 
 
