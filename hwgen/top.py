@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 from hwgen.common import check_supported, fmt_shape
 from hwgen.dense import UnrolledDense
 from hwgen.serdes import Deserializer, Serializer, beats
+from hwgen.skid import SkidBuffer
 from zerogate.errors import UnsupportedError
 from zerogate.ir import Network
 
@@ -17,7 +18,9 @@ class Accelerator(wiring.Component):
     """Streams input vectors in ``in_lanes`` elements per beat and results out ``out_lanes`` per beat.
 
     Submodules are named ``deser``, ``layer0``, ``layer1``, ... and ``ser`` so that testbenches
-    can tap every layer's output stream. Attributes, all in clock cycles:
+    can tap every layer's output stream; a skid buffer ``skid{k}`` sits in front of each layer
+    and of the serializer, so no ``ready`` path spans more than one stage (Fmax). Attributes, all
+    in clock cycles:
 
     * ``latency``: first input beat accepted -> first output beat valid (no gaps, no back-pressure);
     * ``beats_in`` / ``beats_out``: beats per vector on each side;
@@ -44,7 +47,11 @@ class Accelerator(wiring.Component):
         self.beats_in = beats(net.in_features, in_lanes)
         self.beats_out = beats(net.out_features, out_lanes)
         self.ii = max(self.beats_in, self.beats_out)
-        self.latency = self.deser.latency + sum(ly.latency for ly in self.layers) + self.ser.latency
+        self.skids = [SkidBuffer(data.ArrayLayout(self.in_shape, net.in_features))] + [
+            SkidBuffer(data.ArrayLayout(fmt_shape(ly.output), ly.out_features)) for ly in net.layers
+        ]
+        self.latency = (self.deser.latency + sum(ly.latency for ly in self.layers) + self.ser.latency
+                        + sum(sk.latency for sk in self.skids))
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self.in_shape, in_lanes))),
             "o": Out(stream.Signature(data.ArrayLayout(self.out_shape, out_lanes))),
@@ -58,9 +65,10 @@ class Accelerator(wiring.Component):
         m.submodules.ser = self.ser
         wiring.connect(m, wiring.flipped(self.i), self.deser.i)
         prev = self.deser.o
-        for layer in self.layers:
-            wiring.connect(m, prev, layer.i)
-            prev = layer.o
-        wiring.connect(m, prev, self.ser.i)
+        for k, (skid, nxt) in enumerate(zip(self.skids, [*self.layers, self.ser], strict=True)):
+            m.submodules[f"skid{k}"] = skid
+            wiring.connect(m, prev, skid.i)
+            wiring.connect(m, skid.o, nxt.i)
+            prev = getattr(nxt, "o", None)
         wiring.connect(m, self.ser.o, wiring.flipped(self.o))
         return m
