@@ -30,6 +30,19 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PY)
+def fuzz(session: nox.Session) -> None:
+    """200 random networks (or posargs[0]) generated, simulated on Verilator two at a time and
+    compared with the golden model; ends with "N networks simulated, M mismatches, S saturation
+    events". Failing cases are kept, replayable, under build/fuzz/."""
+    _install(session, "[test]")
+    n = session.posargs[0] if session.posargs else "200"
+    session.run("pytest", "-q", "-s", "-p", "no:cacheprovider",
+                "tests/fuzz/test_fuzz.py::test_random_networks_match_golden_on_verilator",
+                env={"ZEROGATE_FUZZ_NETWORKS": n, "ZEROGATE_FUZZ_JOBS": "2",
+                     "ZEROGATE_FUZZ_OUT": "build/fuzz"})
+
+
+@nox.session(python=PY)
 def lint(session: nox.Session) -> None:
     """ruff over everything."""
     session.install("ruff")
