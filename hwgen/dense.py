@@ -82,7 +82,7 @@ class UnrolledDense(wiring.Component):
     back-pressure), ``adders`` (two-input adders/subtractors in the CSD trees), ``constant_channels``.
     """
 
-    def __init__(self, layer: Layer, *, adder_levels_per_stage: int = 2) -> None:
+    def __init__(self, layer: Layer, *, adder_levels_per_stage: int = 2, dense: bool = False) -> None:
         try:
             check_supported(layer, f"layer {getattr(layer, 'name', '?')}")
         except UnsupportedError:
@@ -90,6 +90,8 @@ class UnrolledDense(wiring.Component):
             raise
         if adder_levels_per_stage < 1:
             raise ValueError("adder_levels_per_stage must be at least 1")
+        if dense:
+            raise NotImplementedError("dense-unrolled")
         self.layer = layer
         self.levels_per_stage = adder_levels_per_stage
         self.in_shape = fmt_shape(layer.input)
@@ -104,6 +106,7 @@ class UnrolledDense(wiring.Component):
         self.depth = max(depths, default=0)
         self.tree_stages = -(-self.depth // adder_levels_per_stage)
         self.latency = self.tree_stages + 1
+        self.cycles_per_inference = 1
         self.adders = sum(self._leaves(c) - 1 + self._all_negative(c) for c in range(layer.out_features)
                           if c not in self.constant_channels)
         super().__init__({
