@@ -5,7 +5,7 @@ the products ``x * w`` and their sums are exact, and ``floor(v * 2**f_out + 0.5)
 a clamp reproduces ``(acc + 2**(s-1)) >> s`` and saturation bit for bit
 (:mod:`zerogate.fixedpoint`). Training uses the same forward with straight-through gradients.
 
-Weight scale, per output channel ``c`` (``b`` = its bit-width)::
+Weight scale, per output channel ``c`` (``b`` = its bit-width, weights of the channel flattened)::
 
     g_c = b - 1 - ceil(log2(max_i |w_ci|))          then  g_c = max(g_c, min_frac)
 
@@ -14,11 +14,19 @@ whose maximum is exactly a power of two saturates that one weight to ``2**(b-1) 
 ``min_frac`` (= ``out.frac - in.frac``, set by calibration) keeps the requantization shift
 ``in.frac + g_c - out.frac`` non-negative, as the IR demands; a channel that would need a
 coarser scale clips its largest weights instead.
+
+Pruning lives in two buffers of every :class:`QuantWeightLayer`: ``mask`` (weight-shaped, 1 =
+kept) and ``bits`` (int64 per output channel). A channel with ``bits == 0`` is pruned whole: its
+weights and bias are zero, so it outputs exactly 0. A channel whose mask row is all zero keeps
+its bias, so it outputs a constant (pruning weights must not silently change the function); the
+export removes both kinds from the IR, folding a constant into the next layer's bias where that
+is exact (see :mod:`compress.export`).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -37,12 +45,12 @@ def ste(real: torch.Tensor, quantized: torch.Tensor) -> torch.Tensor:
 
 
 def channel_exponent(w: torch.Tensor, bits: torch.Tensor, min_frac: int | None) -> torch.Tensor:
-    """Per-row ``g_c`` (see module doc), exact via frexp.
+    """Per-output-channel ``g_c`` (see module doc) of ``w[out, ...]``, exact via frexp.
 
     An all-zero row gets ``min_frac`` (shift 0: its bias lands straight on the output grid),
     or ``b - 1`` before calibration.
     """
-    amax = w.detach().abs().amax(dim=1).to(torch.float64)
+    amax = w.detach().flatten(1).abs().amax(dim=1).to(torch.float64)
     mant, exp = torch.frexp(amax)  # amax = mant * 2**exp, mant in [0.5, 1)
     ceil_log2 = torch.where(mant == 0.5, exp - 1, exp).to(torch.int64)
     g = bits.to(torch.int64) - 1 - ceil_log2
@@ -52,6 +60,29 @@ def channel_exponent(w: torch.Tensor, bits: torch.Tensor, min_frac: int | None) 
     else:
         g = torch.where(zero, bits.to(torch.int64) - 1, g)
     return g
+
+
+def _per_channel(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``v[out]`` shaped to broadcast against ``like[out, ...]``."""
+    return v.reshape(-1, *([1] * (like.dim() - 1)))
+
+
+def fake_quant_weight(
+    w: torch.Tensor, bits: torch.Tensor, min_frac: int | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Quantize ``w[out, ...]`` per output channel to ``bits[out]``-bit power-of-two-scaled integers.
+
+    Returns (integer codes as a float tensor, real quantized weights with STE gradient, ``g``).
+    A zero weight stays exactly 0. Shared by the layers and by compression methods that mix
+    several candidate precisions of one tensor.
+    """
+    b = bits.to(torch.int64).clamp(min=1)  # a 0-bit (dead) channel is all zeros anyway
+    g = channel_exponent(w, b, min_frac)
+    scale = _per_channel(torch.pow(2.0, g.to(w.dtype)), w)
+    hi = _per_channel(torch.pow(2.0, (b - 1).to(w.dtype)), w)
+    wc = torch.clamp(w * scale, -hi, hi - 1)
+    q = round_half_up(wc)
+    return q.detach(), ste(wc, q) / scale, g
 
 
 class ActQuant(nn.Module):
@@ -89,147 +120,174 @@ class ActQuant(nn.Module):
         return f"{self.fmt}, enabled={self.enabled}"
 
 
-class QuantLinear(nn.Linear):
-    """``nn.Linear`` with a pruning mask, per-channel power-of-two weight quantization and an
-    accumulator-scale bias (drop-in: with quantization off it is a masked float Linear).
+class QuantWeightLayer(nn.Module):
+    """What every quantized weight layer shares (a mixin in front of ``nn.Linear``/``nn.ConvNd``).
 
-    ``in_frac`` is the input format's fractional bits (the bias lives at ``2**-(in_frac+g_c)``);
-    it and ``min_frac`` are set by calibration before quantization is enabled.
+    Buffers ``mask`` (weight-shaped, 1 = kept) and ``bits`` (int64 per output channel, 0 =
+    pruned channel); attributes ``in_frac`` (input format's fractional bits: the bias lives at
+    ``2**-(in_frac+g_c)``) and ``min_frac``, both set by calibration before quantization is
+    enabled; ``quant_enabled`` switches between the masked float layer and the fake-quantized one.
+    Subclasses only say how to apply a weight: :meth:`apply_weight`.
     """
 
+    weight: nn.Parameter
+    bias: nn.Parameter | None
     mask: torch.Tensor
-    weight_bits: torch.Tensor
+    bits: torch.Tensor
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, weight_bits: int = 8) -> None:
-        super().__init__(in_features, out_features, bias=bias)
-        self.register_buffer("mask", torch.ones(out_features, in_features))
-        self.register_buffer("weight_bits", torch.full((out_features,), weight_bits, dtype=torch.int64))
+    def _init_quant(self, weight_bits: int) -> None:
+        self.register_buffer("mask", torch.ones_like(self.weight, requires_grad=False))
+        self.register_buffer("bits", torch.full((self.weight.shape[0],), int(weight_bits), dtype=torch.int64))
         self.in_frac: int | None = None
         self.min_frac: int | None = None
         self.quant_enabled = False
 
+    @property
+    def n_out(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def weight_bits(self) -> torch.Tensor:
+        """Alias of ``bits`` (the IR's name for it)."""
+        return self.bits
+
+    def set_bits(self, bits: int | torch.Tensor) -> None:
+        """Set every channel's width (an int) or each one (a tensor of ``n_out`` ints; 0 prunes)."""
+        with torch.no_grad():
+            self.bits.copy_(torch.as_tensor(bits, dtype=torch.int64).expand_as(self.bits))
+
+    def alive(self) -> torch.Tensor:
+        """Bool per output channel: has bits and at least one kept weight (its output depends on
+        the input; a dead channel's output is a constant)."""
+        return (self.bits > 0) & (self.mask.flatten(1) != 0).any(dim=1)
+
     def masked_weight(self) -> torch.Tensor:
-        return self.weight * self.mask
+        """The weight with pruned weights and dead channels at exactly 0."""
+        return self.weight * self.mask * _per_channel(self.alive().to(self.weight.dtype), self.weight)
+
+    def masked_bias(self) -> torch.Tensor | None:
+        """The bias with ``bits == 0`` channels at 0, so a pruned channel outputs exactly 0."""
+        if self.bias is None:
+            return None
+        return self.bias * (self.bits > 0).to(self.bias.dtype)
 
     def exponent(self) -> torch.Tensor:
         """``g_c`` per output channel (int64); the IR's ``weight_frac``."""
-        return channel_exponent(self.masked_weight(), self.weight_bits, self.min_frac)
+        return channel_exponent(self.masked_weight(), self.bits.clamp(min=1), self.min_frac)
 
     def quant_weight(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(integer weights as float tensor, real quantized weights with STE gradient).
-
-        A pruned weight is exactly 0 before rounding, so it stays exactly 0.
-        """
-        w = self.masked_weight()
-        g = self.exponent().to(w.dtype)
-        scale = torch.pow(torch.full_like(g, 2.0), g).unsqueeze(1)
-        lo = -torch.pow(2.0, (self.weight_bits - 1).to(w.dtype)).unsqueeze(1)
-        hi = -lo - 1
-        wc = torch.clamp(w * scale, lo, hi)
-        q = round_half_up(wc)
-        return q.detach(), ste(wc, q) / scale
+        """(integer weights as float tensor, real quantized weights with STE gradient)."""
+        q, w, _ = fake_quant_weight(self.masked_weight(), self.bits, self.min_frac)
+        return q, w
 
     def quant_bias(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(integer bias at the accumulator scale ``2**-(in_frac+g_c)``, real value with STE)."""
-        if self.bias is None:
+        bias = self.masked_bias()
+        if bias is None:
             return None
         if self.in_frac is None:
-            raise RuntimeError("QuantLinear.in_frac is unset; calibrate before enabling quantization")
-        e = (self.exponent() + self.in_frac).to(self.bias.dtype)
+            raise RuntimeError(
+                f"{type(self).__name__}.in_frac is unset; calibrate before enabling quantization"
+            )
+        e = (self.exponent() + self.in_frac).to(bias.dtype)
         scale = torch.pow(torch.full_like(e, 2.0), e)
-        v = self.bias * scale
+        v = bias * scale
         q = round_half_up(v)
         return q.detach(), ste(v, q) / scale
 
+    def apply_weight(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.quant_enabled:
-            return nn.functional.linear(x, self.masked_weight(), self.bias)
+            return self.apply_weight(x, self.masked_weight(), self.masked_bias())
         _, w = self.quant_weight()
         qb = self.quant_bias()
-        return nn.functional.linear(x, w, None if qb is None else qb[1])
+        return self.apply_weight(x, w, None if qb is None else qb[1])
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, quant={self.quant_enabled}, in_frac={self.in_frac}"
+    def quant_repr(self) -> str:
+        return f"quant={self.quant_enabled}, in_frac={self.in_frac}"
 
 
-class QuantMLP(nn.Module):
-    """Input quantizer, then ``QuantLinear -> ReLU -> unsigned ActQuant`` per hidden layer, and a
-    last ``QuantLinear -> signed ActQuant`` (wide, so logits rarely saturate).
+class QuantLinear(QuantWeightLayer, nn.Linear):
+    """``nn.Linear`` with a pruning mask, per-channel power-of-two weight quantization and an
+    accumulator-scale bias (drop-in: with quantization off it is a masked float Linear).
     """
 
-    def __init__(
-        self,
-        in_features: int,
-        hidden: tuple[int, ...],
-        out_features: int,
-        *,
-        input_format: FixedFormat,
-        weight_bits: int = 8,
-        act_bits: int = 8,
-        output_bits: int = 16,
-    ) -> None:
-        super().__init__()
-        sizes = (in_features, *hidden, out_features)
-        self.input_quant = ActQuant(input_format.bits, input_format.frac, input_format.signed)
-        self.linears = nn.ModuleList(
-            QuantLinear(a, b, weight_bits=weight_bits) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, weight_bits: int = 8,
+                 **kw: Any) -> None:
+        nn.Linear.__init__(self, in_features, out_features, bias=bias, **kw)
+        self._init_quant(weight_bits)
+
+    def apply_weight(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        return nn.functional.linear(x, w, b)
+
+    def extra_repr(self) -> str:
+        return f"{nn.Linear.extra_repr(self)}, {self.quant_repr()}"
+
+
+class _QuantConv(QuantWeightLayer):
+    """Shared by the convolutions: ``nn.ConvNd._conv_forward`` applies the (quantized) weight."""
+
+    def apply_weight(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        return self._conv_forward(x, w, b)  # type: ignore[attr-defined]
+
+    def extra_repr(self) -> str:
+        return f"{nn.modules.conv._ConvNd.extra_repr(self)}, {self.quant_repr()}"  # type: ignore[arg-type]
+
+
+class QuantConv1d(_QuantConv, nn.Conv1d):
+    """``nn.Conv1d`` with the same mask, per-channel bits and quantization as :class:`QuantLinear`."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
+                 padding: Any = 0, *args: Any, weight_bits: int = 8, **kw: Any) -> None:
+        nn.Conv1d.__init__(self, in_channels, out_channels, kernel_size, stride, padding, *args, **kw)
+        self._init_quant(weight_bits)
+
+
+class QuantConv2d(_QuantConv, nn.Conv2d):
+    """``nn.Conv2d`` with the same mask, per-channel bits and quantization as :class:`QuantLinear`."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
+                 padding: Any = 0, *args: Any, weight_bits: int = 8, **kw: Any) -> None:
+        nn.Conv2d.__init__(self, in_channels, out_channels, kernel_size, stride, padding, *args, **kw)
+        self._init_quant(weight_bits)
+
+
+_QUANT_OF: dict[type[nn.Module], type[QuantWeightLayer]] = {
+    nn.Linear: QuantLinear, nn.Conv1d: QuantConv1d, nn.Conv2d: QuantConv2d,
+}
+
+
+@torch.no_grad()
+def quantized_copy(m: nn.Module, weight_bits: int = 8) -> QuantWeightLayer:
+    """A quantized layer with ``m``'s geometry, weights and bias (``m`` a Linear/Conv1d/Conv2d)."""
+    if isinstance(m, QuantWeightLayer):
+        return m
+    cls = next((q for f, q in _QUANT_OF.items() if type(m) is f), None)
+    if cls is None:
+        raise TypeError(f"no quantized layer for {type(m).__name__}")
+    has_bias = m.bias is not None
+    if isinstance(m, nn.Linear):
+        q: QuantWeightLayer = QuantLinear(
+            m.in_features, m.out_features, bias=has_bias, weight_bits=weight_bits
         )
-        self.acts = nn.ModuleList(
-            [*(ActQuant(act_bits, 0, signed=False) for _ in hidden), ActQuant(output_bits, 0, signed=True)]
-        )
+    else:
+        conv: Any = m
+        q = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                conv.dilation, conv.groups, bias=has_bias, padding_mode=conv.padding_mode,
+                weight_bits=weight_bits)
+    q.weight.copy_(m.weight)
+    if has_bias:
+        q.bias.copy_(m.bias)  # type: ignore[union-attr]
+    return q.to(m.weight.dtype)
 
-    @property
-    def n_layers(self) -> int:
-        return len(self.linears)
 
-    def forward_trace(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Every layer's (requantized, when enabled) output; the last is the logits."""
-        h = self.input_quant(x)
-        outs = []
-        for k, (lin, act) in enumerate(zip(self.linears, self.acts, strict=True)):
-            h = lin(h)
-            if k < self.n_layers - 1:
-                h = torch.relu(h)
-            h = act(h)
-            outs.append(h)
-        return outs
+def __getattr__(name: str) -> Any:
+    # QuantMLP is a QuantNet (compress.qnet imports this module); re-exported here lazily so
+    # ``from compress.quant import QuantMLP`` keeps working without an import cycle.
+    if name == "QuantMLP":
+        from compress.qnet import QuantMLP
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_trace(x)[-1]
-
-    def formats(self) -> list[FixedFormat]:
-        """Input format, then each layer's output format."""
-        return [self.input_quant.fmt, *(a.fmt for a in self.acts)]
-
-    def set_quant(self, enabled: bool) -> None:
-        """Switch every quantizer at once (float training <-> QAT/eval of the integer network)."""
-        for q in (self.input_quant, *self.acts):
-            q.enabled = enabled
-        for lin in self.linears:
-            lin.quant_enabled = enabled
-
-    @torch.no_grad()
-    def calibrate(self, x: torch.Tensor) -> None:
-        """Choose each activation format's ``frac`` from the float ranges on ``x``, then the
-        layers' ``in_frac``/``min_frac`` so every shift is >= 0 (the IR cannot shift left).
-
-        Each output frac is the finer of the range-derived frac and ``in_frac + min_c g_c``:
-        finer than that would need a negative shift on some channel.
-        """
-        was = self.input_quant.enabled
-        self.set_quant(False)
-        h = x
-        in_frac = self.input_quant.frac
-        for k, (lin, act) in enumerate(zip(self.linears, self.acts, strict=True)):
-            lin.in_frac, lin.min_frac = in_frac, None
-            h = lin(h)
-            if k < self.n_layers - 1:
-                h = torch.relu(h)
-            peak = float(h.abs().max()) if h.numel() else 0.0
-            headroom = 1.0 if k < self.n_layers - 1 else 4.0  # logits: spare range, never clip
-            frac = act.frac_for_range(peak * headroom)
-            frac = min(frac, in_frac + int(lin.exponent().min()))
-            act.frac = frac
-            lin.min_frac = frac - in_frac
-            in_frac = frac
-        self.set_quant(was)
+        return QuantMLP
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

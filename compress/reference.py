@@ -13,7 +13,7 @@ import copy
 import numpy as np
 import torch
 
-from compress.quant import QuantMLP
+from compress.qnet import QuantNet
 
 
 def _to_ints(v: torch.Tensor, frac: int) -> np.ndarray:
@@ -25,20 +25,25 @@ def _to_ints(v: torch.Tensor, frac: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def reference_trace(model: QuantMLP, x_int: np.ndarray) -> list[np.ndarray]:
-    """Per-layer output integers ``[n, out_k]`` for input integers ``x_int`` in the input format.
+def reference_trace(model: QuantNet, x_int: np.ndarray) -> list[np.ndarray]:
+    """Per-IR-node output integers ``[n, *out_shape]`` for input integers ``x_int`` (``[n, ...]``
+    holding ``prod(in_shape)`` values per sample) in the input format.
 
     Runs a float64 copy of ``model`` in eval mode with every quantizer on; ``model`` itself is
-    left untouched.
+    left untouched. Channels the export removes (dead channels) are dropped here too, so the
+    shapes equal :func:`zerogate.golden.trace`'s.
     """
     ref = copy.deepcopy(model).double().eval()
     ref.set_quant(True)
     fmts = ref.formats()
-    x = torch.from_numpy(np.asarray(x_int, dtype=np.int64)).to(torch.float64) * 2.0 ** -fmts[0].frac
+    x_np = np.asarray(x_int, dtype=np.int64).reshape(-1, *ref.in_shape)
+    x = torch.from_numpy(x_np).to(torch.float64) * 2.0 ** -fmts[0].frac
     outs = ref.forward_trace(x)
-    return [_to_ints(o, f.frac) for o, f in zip(outs, fmts[1:], strict=True)]
+    keeps = ref.kept_channels()
+    return [_to_ints(o.index_select(1, k), f.frac) for o, k, f in zip(outs, keeps, fmts[1:], strict=True)]
 
 
-def reference_run(model: QuantMLP, x_int: np.ndarray) -> np.ndarray:
-    """Output integers of the last layer."""
-    return reference_trace(model, x_int)[-1]
+def reference_run(model: QuantNet, x_int: np.ndarray) -> np.ndarray:
+    """Output integers of the last node, flattened to ``[n, features]``."""
+    out = reference_trace(model, x_int)[-1]
+    return out.reshape(out.shape[0], -1)
