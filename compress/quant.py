@@ -277,10 +277,11 @@ def quantized_copy(m: nn.Module, weight_bits: int = 8) -> QuantWeightLayer:
         q = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
                 conv.dilation, conv.groups, bias=has_bias, padding_mode=conv.padding_mode,
                 weight_bits=weight_bits)
+    q = q.to(m.weight.dtype)  # before copying: no rounding through float32
     q.weight.copy_(m.weight)
     if has_bias:
         q.bias.copy_(m.bias)  # type: ignore[union-attr]
-    return q.to(m.weight.dtype)
+    return q
 
 
 def __getattr__(name: str) -> Any:
