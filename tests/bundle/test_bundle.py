@@ -149,3 +149,21 @@ def test_a_design_that_does_not_fit_leaves_a_note(tmp_path: Path, monkeypatch: p
     note = (b / "bitstreams" / "icebreaker.NOT-BUILT.txt").read_text()
     assert "iCEBreaker" in note and "6100 of 5280" in note
     assert not any(b.joinpath("bitstreams").glob("*.bin"))
+
+
+@pytest.mark.slow
+def test_build_writes_the_bundle_with_the_report(tmp_path: Path) -> None:
+    """``zerogate build`` (here without synthesis) leaves a bundle holding the build's report."""
+    from compress.config import DigitsMLPConfig
+    from compress.pipeline import compress_digits_mlp
+    from zerogate import ir
+    from zerogate.build import BuildOptions, build
+
+    few_epochs = DigitsMLPConfig(float_epochs=4, prune_steps=2, prune_epochs=2, qat_epochs=2)
+    ir.save(compress_digits_mlp(few_epochs).net, tmp_path / "ir")
+    data = build(BuildOptions(out=tmp_path / "digits", ir_path=tmp_path / "ir", synth=False))
+    b = tmp_path / "digits" / "bundle"
+    assert data["bundle"] == {"path": "bundle", "bitstreams": {}}
+    assert (b / "digits.core").is_file() and (b / "rtl" / f"{UART_TOP}.v").is_file()
+    assert (b / "reports" / "report.md").read_text() == (tmp_path / "digits" / "report.md").read_text()
+    assert UartProtocol.load(b).in_features == 64
