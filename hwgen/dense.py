@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Const, Module, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwgen.common import bounds_shape, check_supported, fmt_shape
 from hwgen.csd import csd
+from hwgen.requant import requant_bounds, requantize
 from zerogate.errors import UnsupportedError
-from zerogate.fixedpoint import Activation, Rounding, saturate, shift_round
 from zerogate.ir import Layer
 
 
@@ -115,14 +115,8 @@ class UnrolledDense(wiring.Component):
         })
 
     # -- static analysis --------------------------------------------------------------------
-    def _requant(self, c: int, acc: int) -> int:
-        ly = self.layer
-        r = shift_round(np.array([acc]), np.array([int(ly.shift[c])]), ly.rounding)
-        return int(saturate(r, ly.output, ly.activation is Activation.RELU)[0])
-
     def _requant_bounds(self, c: int) -> tuple[int, int]:
-        lo, hi = self._acc_bounds[c]  # requantize is monotone, so the ends map to the ends
-        return self._requant(c, lo), self._requant(c, hi)
+        return requant_bounds(self.layer, c, *self._acc_bounds[c])
 
     def _leaves(self, c: int) -> int:
         n = sum(len(csd(int(w))) for w in self.weights[c])
@@ -174,7 +168,7 @@ class UnrolledDense(wiring.Component):
                 raise AssertionError(f"channel {c}: tree bounds disagree with the IR's acc_bounds")
             full = root.base << root.lsb
             m.d.comb += acc.eq(full if root.sign > 0 else -full)
-            y = self._requantize(m, c, acc)
+            y = requantize(m, ly, c, acc, *self._acc_bounds[c])
             y_reg = Signal(self.out_shape, name=f"y_{c}", reset_less=True)
             with m.If(en):
                 m.d.sync += y_reg.eq(y)
@@ -224,27 +218,3 @@ class UnrolledDense(wiring.Component):
         with m.If(en):
             m.d.sync += reg.eq(n.base)
         return _Node(reg, n.lsb, n.sign, n.coef, n.const)
-
-    def _requantize(self, m: Module, c: int, acc: Signal) -> Value:
-        """Round-shift then clamp, exactly as :mod:`zerogate.fixedpoint` specifies."""
-        ly = self.layer
-        s = int(ly.shift[c])
-        alo, ahi = self._acc_bounds[c]
-        rlo, rhi = (int(shift_round(np.array([v]), np.array([s]), ly.rounding)[0]) for v in (alo, ahi))
-        if s == 0:
-            expr: Value = acc
-        elif ly.rounding is Rounding.HALF_UP:
-            # (acc + 2**(s-1)) >> s == (acc >> s) + bit s-1 of acc: an incrementer, not an adder
-            expr = (acc >> s) + acc[min(s - 1, len(acc) - 1)]
-        else:
-            expr = acc >> s
-        r = Signal(bounds_shape(rlo, rhi), name=f"r_{c}")
-        m.d.comb += r.eq(expr)
-        lo_c = max(ly.output.min_int, 0) if ly.activation is Activation.RELU else ly.output.min_int
-        hi_c = ly.output.max_int
-        y: Value = r
-        if rlo < lo_c:
-            y = Mux(r < lo_c, lo_c, y)
-        if rhi > hi_c:
-            y = Mux(r > hi_c, hi_c, y)
-        return y

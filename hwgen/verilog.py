@@ -79,7 +79,8 @@ def generate(net: Network, out_dir: Path, *, top_name: str = "zerogate_top", in_
     """Generate ``<out_dir>/<top_name>.v`` and ``<out_dir>/design.json`` for ``net``.
 
     ``adder_levels_per_stage`` sets how many adder-tree levels sit between pipeline registers:
-    1 (default) reaches ≥ 100 MHz on ECP5 for the default model; 2 saves flip-flops at ~90 MHz.
+    1 (default) gave 112 MHz on LFE5U-85F for the default digits model (nextpnr seed 1; see
+    docs/benchmarks/hardware.md); 2 saves flip-flops but gave ~90 MHz.
     ``style``/``lanes`` choose every layer's engine, ``layer_styles`` overrides it per layer
     (see :mod:`hwgen.layers`). Raises :class:`~zerogate.errors.UnsupportedError` for a layer it
     cannot build, before any file is written.

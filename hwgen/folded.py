@@ -1,0 +1,295 @@
+"""A folded dense layer: ``lanes`` multiply-accumulate lanes walk only the nonzero weights.
+
+Storage (the sparse format): the nonzeros, in row-major (CSR) order, are cut into ``lanes``
+contiguous chunks of ``T = ceil(nnz / lanes)`` entries; ROM word ``t`` holds, for every lane,
+entry ``t`` of its chunk as ``(weight, input index, first)``. ``first`` marks the start of a
+row inside a chunk (it clears the lane's accumulator). A row cut by a chunk boundary leaves a
+partial sum in each lane it touches; those partials land in per-(lane, row) *slot* registers
+at statically known steps and are added (with the bias) once per inference. So a layer takes
+``T`` cycles per inference whatever its row lengths, and lane efficiency is
+``nnz / (lanes * T)``: at least 90% once ``nnz >= 9 * lanes``.
+
+Widths: each lane's weight field is as wide as its own weights need; products, lane
+accumulators and slots are sized from exact bounds of the entries they can carry, and a
+channel's sum has exactly the IR's ``acc_bits``. With ``dense=True`` (the baseline) every weight
+slot is stored and walked, the input index comes from a counter instead of the ROM, and widths
+are sized for any weight of the channel's declared width (programmable hardware).
+
+Pipeline, all stalling together on ``en = ~o.valid | o.ready``: A issue step ``t`` (ROM
+address) -> B ROM data, input select -> C multiply -> D accumulate / capture slots -> E channel
+sums + bias -> F requantize -> ``o``. The input is double-buffered (``x_next`` fills while
+``x_work`` is in use), so back-to-back inferences overlap and cost ``T`` cycles each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hwgen.common import bounds_shape, fmt_shape
+from hwgen.requant import requant_bounds, requantize
+from zerogate.fixedpoint import signed_bits_for, weight_range
+from zerogate.ir import Layer
+
+#: Cycles from an accepted input vector to its output being valid, on top of ``T``.
+FIXED_LATENCY = 7
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of one row's entries inside one lane's chunk: steps ``start..end`` inclusive."""
+
+    lane: int
+    channel: int
+    start: int
+    end: int
+    lo: int  # exact bounds of the partial sum it leaves in its slot
+    hi: int
+
+
+def _prod_bounds(wlo: int, whi: int, lo_x: int, hi_x: int) -> tuple[int, int]:
+    p = (wlo * lo_x, wlo * hi_x, whi * lo_x, whi * hi_x)
+    return min(p), max(p)
+
+
+class FoldPlan:
+    """The static schedule of a folded layer: which weight each lane handles at each step.
+
+    ``steps[l][t]`` is ``(channel, input, weight)`` or ``None`` (padding after the last entry).
+    """
+
+    def __init__(self, layer: Layer, lanes: int, *, dense: bool = False) -> None:
+        if lanes < 1:
+            raise ValueError(f"lanes must be >= 1, got {lanes}")
+        w = np.asarray(layer.weight_matrix(), dtype=np.int64)
+        self.n_out, self.n_in = w.shape
+        self.lanes, self.dense = lanes, dense
+        lo_x, hi_x = layer.input.min_int, layer.input.max_int
+        entries = [(c, i, int(w[c, i])) for c in range(self.n_out) for i in range(self.n_in)
+                   if dense or w[c, i] != 0]
+        self.macs = len(entries)  # multiply-accumulates per inference (nonzeros, or all slots if dense)
+        self.T = max(-(-len(entries) // lanes), 1)
+        ranges = [weight_range(int(b)) for b in layer.weight_bits]
+
+        def wint(c: int, v: int) -> tuple[int, int]:
+            return ranges[c] if dense else (v, v)
+
+        self.steps: list[list[tuple[int, int, int] | None]] = []
+        self.segments: list[Segment] = []
+        self.prod_bounds: list[tuple[int, int]] = []
+        self.acc_bounds: list[tuple[int, int]] = []
+        self.weight_bits: list[int] = []
+        for ln in range(lanes):
+            chunk: list[tuple[int, int, int] | None] = list(entries[ln * self.T:(ln + 1) * self.T])
+            chunk += [None] * (self.T - len(chunk))
+            self.steps.append(chunk)
+            real = [e for e in chunk if e is not None]
+            wl = [wint(c, v) for c, _, v in real]
+            self.weight_bits.append(signed_bits_for(min([0, *(a for a, _ in wl)]),
+                                                    max([0, *(b for _, b in wl)])))
+            pb = [_prod_bounds(a, b, lo_x, hi_x) for a, b in wl]
+            self.prod_bounds.append((min([0, *(a for a, _ in pb)]), max([0, *(b for _, b in pb)])))
+            t = 0
+            alo = ahi = 0
+            while t < len(real):
+                c, start, lo, hi = real[t][0], t, 0, 0
+                while t < len(real) and real[t][0] == c:
+                    a, b = pb[t]
+                    lo, hi, t = lo + a, hi + b, t + 1
+                self.segments.append(Segment(ln, c, start, t - 1, lo, hi))
+                alo, ahi = min(alo, lo), max(ahi, hi)
+            self.acc_bounds.append((alo, ahi))
+        self.first = [[e is not None and (t == 0 or chunk[t - 1] is None or chunk[t - 1][0] != e[0])
+                       for t, e in enumerate(chunk)] for chunk in self.steps]
+        bias = [int(b) for b in layer.bias]
+        self.chan_bounds = []
+        for c in range(self.n_out):
+            segs = [s for s in self.segments if s.channel == c]
+            self.chan_bounds.append((bias[c] + sum(s.lo for s in segs), bias[c] + sum(s.hi for s in segs)))
+        self.index_bits = max(self.n_in - 1, 1).bit_length()
+
+    @property
+    def cycles_per_inference(self) -> int:
+        """Steady-state cycles per inference; one extra when ``T == 1`` (the input hand-over)."""
+        return self.T if self.T > 1 else 2
+
+    @property
+    def lane_efficiency(self) -> float:
+        """Useful multiply-accumulates over lane-cycles: ``macs / (lanes * cycles)``."""
+        return self.macs / (self.lanes * self.cycles_per_inference)
+
+    def rom_fields(self) -> list[tuple[int, int, int]]:
+        """Per lane, (offset, weight bits, index bits) of its field in a ROM word (plus 1 ``first`` bit)."""
+        out, off = [], 0
+        ib = 0 if self.dense else self.index_bits
+        for wb in self.weight_bits:
+            out.append((off, wb, ib))
+            off += wb + ib + 1
+        return out
+
+    @property
+    def rom_width(self) -> int:
+        off, wb, ib = self.rom_fields()[-1]
+        return off + wb + ib + 1
+
+    def rom_words(self) -> list[int]:
+        words = []
+        for t in range(self.T):
+            word = 0
+            for ln, (off, wb, ib) in enumerate(self.rom_fields()):
+                e = self.steps[ln][t]
+                wv, idx = (e[2], e[1]) if e is not None else (0, 0)
+                f = (wv & ((1 << wb) - 1)) | ((idx if ib else 0) << wb)
+                f |= int(self.first[ln][t]) << (wb + ib)
+                word |= f << off
+            words.append(word)
+        return words
+
+
+class FoldedDense(wiring.Component):
+    """One IR dense layer on ``lanes`` MAC lanes; same stream interface as ``UnrolledDense``.
+
+    ``i`` carries one input vector per transfer, ``o`` one requantized output vector. Attributes:
+    ``plan`` (:class:`FoldPlan`), ``latency`` (accepted input -> valid output when idle, cycles),
+    ``cycles_per_inference``, ``lane_efficiency``, ``constant_channels``.
+    """
+
+    def __init__(self, layer: Layer, *, lanes: int = 1, dense: bool = False) -> None:
+        self.layer = layer
+        self.plan = FoldPlan(layer, lanes, dense=dense)
+        self.lanes, self.dense = lanes, dense
+        self.in_shape = fmt_shape(layer.input)
+        self.out_shape = fmt_shape(layer.output)
+        if not dense:
+            exact = list(zip(*(v.tolist() for v in layer.acc_bounds()), strict=True))
+            if exact != self.plan.chan_bounds:  # pragma: no cover - internal check
+                raise AssertionError("folded plan bounds disagree with the IR's acc_bounds")
+        self._out_bounds = [requant_bounds(layer, c, *self.plan.chan_bounds[c])
+                            for c in range(layer.out_features)]
+        self.constant_channels = [c for c, (lo, hi) in enumerate(self._out_bounds) if lo == hi]
+        self.latency = self.plan.T + FIXED_LATENCY
+        self.cycles_per_inference = self.plan.cycles_per_inference
+        self.lane_efficiency = self.plan.lane_efficiency
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(self.in_shape, layer.in_features))),
+            "o": Out(stream.Signature(data.ArrayLayout(self.out_shape, layer.out_features))),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        ly, plan = self.layer, self.plan
+        T, L = plan.T, self.lanes
+        en = Signal()
+        m.d.comb += en.eq(~self.o.valid | self.o.ready)
+
+        # -- A: input double buffer and step counter ------------------------------------------
+        vec = data.ArrayLayout(self.in_shape, ly.in_features)
+        x_next = Signal(vec, reset_less=True)
+        x_work = Signal(vec, reset_less=True)
+        full = Signal()
+        active = Signal()
+        t = Signal(range(T))
+        last = Signal()
+        handover = Signal()  # x_next moves to x_work: step 0 leaves A
+        m.d.comb += [last.eq(t == T - 1), handover.eq(en & active & (t == 0)),
+                     self.i.ready.eq(~full | handover)]
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [x_next.eq(self.i.payload), full.eq(1)]
+        with m.Elif(handover):
+            m.d.sync += full.eq(0)
+        with m.If(handover):
+            m.d.sync += x_work.eq(x_next)
+        start = Signal()
+        m.d.comb += start.eq(full & ~handover)
+        with m.If(en):
+            with m.If(active & ~last):
+                m.d.sync += t.eq(t + 1)
+            with m.Else():
+                m.d.sync += [active.eq(start), t.eq(0)]
+
+        m.submodules.rom = rom = Memory(shape=unsigned(plan.rom_width), depth=T, init=plan.rom_words())
+        rd = rom.read_port(domain="sync")
+        m.d.comb += [rd.addr.eq(t), rd.en.eq(en)]
+
+        # dense: each lane's input index is a counter, (l*T + t) mod n_in
+        idx_a = []
+        if self.dense:
+            n_in = plan.n_in
+            for ln in range(L):
+                base = (ln * T) % n_in
+                c = Signal(range(max(n_in, 2)), init=base, name=f"idx_a{ln}")
+                with m.If(en):
+                    with m.If(active & ~last):
+                        m.d.sync += c.eq(Mux(c == n_in - 1, 0, c + 1))
+                    with m.Else():
+                        m.d.sync += c.eq(base)
+                idx_a.append(c)
+
+        # -- B: ROM data; select the input ------------------------------------------------------
+        def stage(name: str, src: object, shape: object = 1, *, valid: bool = False) -> Signal:
+            """A pipeline register advancing with ``en``; only valid bits need a reset."""
+            s = Signal(shape, name=name, reset_less=not valid)
+            with m.If(en):
+                m.d.sync += s.eq(src)
+            return s
+
+        v_b, t_b = stage("v_b", active, valid=True), stage("t_b", t, range(T))
+        v_c, t_c = stage("v_c", v_b, valid=True), stage("t_c", t_b, range(T))
+        v_d, t_d = stage("v_d", v_c, valid=True), stage("t_d", t_c, range(T))
+        done = Signal()
+        m.d.comb += done.eq(v_d & (t_d == T - 1))
+        v_e = stage("v_e", done, valid=True)
+        v_f = stage("v_f", v_e, valid=True)
+        m.d.comb += self.o.valid.eq(stage("v_o", v_f, valid=True))
+        del t_b  # the step number is only needed where slots are captured
+
+        accs = []
+        for ln, (off, wb, ib) in enumerate(plan.rom_fields()):
+            w_b = rd.data[off:off + wb].as_signed()
+            f_b = rd.data[off + wb + ib]
+            if self.dense:
+                idx_b = stage(f"i_b{ln}", idx_a[ln], range(max(plan.n_in, 2)))
+            else:
+                idx_b = rd.data[off + wb:off + wb + ib]
+            x_c = stage(f"x_c{ln}", x_work[idx_b], self.in_shape)
+            w_c = stage(f"w_c{ln}", w_b, signed(wb))
+            f_c = stage(f"f_c{ln}", f_b)
+            # -- C: multiply --------------------------------------------------------------------
+            p_d = stage(f"p_d{ln}", w_c * x_c, bounds_shape(*plan.prod_bounds[ln]))
+            f_d = stage(f"f_d{ln}", f_c)
+            # -- D: accumulate ------------------------------------------------------------------
+            acc = Signal(bounds_shape(*plan.acc_bounds[ln]), name=f"acc{ln}", reset_less=True)
+            nxt = Signal(bounds_shape(*plan.acc_bounds[ln]), name=f"acc_next{ln}")
+            m.d.comb += nxt.eq(Mux(f_d, 0, acc) + p_d)
+            with m.If(en & v_d):
+                m.d.sync += acc.eq(nxt)
+            accs.append(nxt)
+        slots: dict[int, list[Signal]] = {}
+        for k, s in enumerate(plan.segments):
+            slot = Signal(bounds_shape(s.lo, s.hi), name=f"slot{k}_c{s.channel}", reset_less=True)
+            with m.If(en & v_d & (t_d == s.end)):
+                m.d.sync += slot.eq(accs[s.lane])
+            slots.setdefault(s.channel, []).append(slot)
+
+        # -- E: channel sums + bias; F: requantize ------------------------------------------------
+        for c in range(ly.out_features):
+            if c in self.constant_channels:
+                m.d.comb += self.o.payload[c].eq(self._out_bounds[c][0])
+                continue
+            lo, hi = plan.chan_bounds[c]
+            total = Const(int(ly.bias[c]), signed(signed_bits_for(int(ly.bias[c]), int(ly.bias[c]))))
+            for s in slots.get(c, []):
+                total = total + s
+            acc_c = Signal(signed(signed_bits_for(lo, hi)), name=f"chan{c}", reset_less=True)
+            with m.If(en & v_e):
+                m.d.sync += acc_c.eq(total)
+            y = Signal(self.out_shape, name=f"y_{c}", reset_less=True)
+            with m.If(en & v_f):
+                m.d.sync += y.eq(requantize(m, ly, c, acc_c, lo, hi))
+            m.d.comb += self.o.payload[c].eq(y)
+        return m
