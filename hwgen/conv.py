@@ -1,0 +1,84 @@
+"""Conv1d / Conv2d engines: a convolution is a dense layer applied to every window.
+
+The window of one output position (``channels * taps`` elements, ordered like
+``weight[o].flatten()``) is exactly the input vector of a dense layer whose weight matrix is
+``layer.weight_matrix()``. So both styles reuse the dense engines unchanged on that
+*dense equivalent*:
+
+* unrolled: :class:`~hwgen.dense.UnrolledDense` - constant weights, CSD shift-and-add, zero
+  weights and pruned channels build nothing, every adder sized from exact bounds, one output
+  position per cycle;
+* folded: :class:`~hwgen.folded.FoldedDense` - only the nonzeros (weight + tap index) in a ROM,
+  ``lanes`` MAC lanes walk them, ``ceil(nnz / lanes)`` cycles per output position.
+
+Zero padding needs no care in the bounds: 0 is a legal value of every input format, so the
+dense equivalent's :meth:`~zerogate.ir.Layer.acc_bounds` are the convolution's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from amaranth.lib import wiring
+
+from hwgen.window import EngineModel, PipeModel
+from zerogate.ir import Layer, LayerKind
+
+
+def dense_equivalent(layer: Layer) -> Layer:
+    """The dense layer that one window of ``layer`` feeds: same weights, channels, formats."""
+    w = layer.weight_matrix()
+    return dataclasses.replace(layer, kind=LayerKind.DENSE, in_features=int(w.shape[1]), weight=w,
+                               in_shape=(), kernel=(), stride=(), padding=())
+
+
+class FoldedModel:
+    """Cycle model of :class:`~hwgen.folded.FoldedDense`'s input side (its stage A).
+
+    A window is taken into ``x_next`` when that buffer is free or being handed over; a handover
+    starts ``T`` steps whose result is valid ``T + 5`` cycles later.
+    """
+
+    def __init__(self, steps: int) -> None:
+        self.T = steps
+        self.full = self.active = False
+        self.t = 0
+        self.outputs: list[int] = []
+
+    def _handover(self) -> bool:
+        return self.active and self.t == 0
+
+    def ready(self) -> bool:
+        return not self.full or self._handover()
+
+    def step(self, accept: bool, cycle: int) -> None:
+        handover, last = self._handover(), self.t == self.T - 1
+        start = self.full and not handover
+        if handover:
+            self.outputs.append(cycle + self.T + 5)
+        self.full = accept or (self.full and not handover)
+        if self.active and not last:
+            self.t += 1
+        else:
+            self.active, self.t = start, 0
+
+
+def conv_engine(layer: Layer, folded: bool, lanes: int, dense: bool,
+                **opts: Any) -> tuple[wiring.Component, EngineModel]:
+    """The per-window engine of a convolution in the chosen style, with its cycle model."""
+    eq = dense_equivalent(layer)
+    if folded:
+        from hwgen.folded import FoldedDense
+
+        engine = FoldedDense(eq, lanes=lanes, dense=dense)
+        return engine, FoldedModel(engine.plan.T)
+    if dense:
+        from hwgen.baseline import DenseUnrolled
+
+        engine = DenseUnrolled(eq, **opts)
+    else:
+        from hwgen.dense import UnrolledDense
+
+        engine = UnrolledDense(eq, **opts)
+    return engine, PipeModel(engine.latency)

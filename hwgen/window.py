@@ -1,0 +1,231 @@
+"""Sliding windows over a position stream: line buffers with zero padding and stride.
+
+The window walks the *zero-padded* map in raster order, one padded position per step. A real
+position consumes one input beat; a padding position consumes nothing and shifts in zeros, so
+borders need no special cases. A shift register of ``(kh - 1) * padded_width + kw - 1`` positions
+(the line buffers plus the window) holds everything a window needs; a window is emitted when
+the step lands on the bottom-right corner of a window that the stride keeps. Every step is one
+cycle, so a map costs ``padded_height * padded_width`` cycles, of which the padding steps run
+ahead while no input is waiting. Register cost: ``channels`` elements per shift-register slot.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+from amaranth.hdl import Module, Mux, ShapeLike, Signal, Value
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from zerogate.ir import Layer, Pool
+from zerogate.ir.types import conv_out_size
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """A conv/pool window over a ``channels x height x width`` map (1-D: ``height == 1``)."""
+
+    channels: int
+    height: int
+    width: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+
+    @classmethod
+    def of(cls, node: Layer | Pool) -> Geometry:
+        """The 2-D geometry of an IR conv or pool node (pooling has no padding)."""
+        c, *sp = (int(n) for n in node.in_shape)
+        pad = tuple(int(p) for p in getattr(node, "padding", ())) or (0,) * len(sp)
+        k, s = tuple(int(v) for v in node.kernel), tuple(int(v) for v in node.stride)
+        if len(sp) == 1:
+            return cls(c, 1, sp[0], (1, k[0]), (1, s[0]), (0, pad[0]))
+        return cls(c, sp[0], sp[1], (k[0], k[1]), (s[0], s[1]), (pad[0], pad[1]))
+
+    @property
+    def positions(self) -> int:
+        return self.height * self.width
+
+    @property
+    def padded(self) -> tuple[int, int]:
+        """Height and width of the zero-padded map."""
+        return self.height + 2 * self.padding[0], self.width + 2 * self.padding[1]
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        return (conv_out_size(self.height, self.kernel[0], self.stride[0], self.padding[0]),
+                conv_out_size(self.width, self.kernel[1], self.stride[1], self.padding[1]))
+
+    @property
+    def out_positions(self) -> int:
+        return math.prod(self.out_hw)
+
+    @property
+    def taps(self) -> int:
+        return self.kernel[0] * self.kernel[1]
+
+
+    @property
+    def history(self) -> int:
+        """Positions the shift register keeps besides the current one."""
+        return (self.kernel[0] - 1) * self.padded[1] + self.kernel[1] - 1
+
+    @property
+    def emit_rows(self) -> tuple[int, ...]:
+        """Padded rows on which a kept window ends."""
+        return tuple(self.kernel[0] - 1 + self.stride[0] * j for j in range(self.out_hw[0]))
+
+    @property
+    def emit_cols(self) -> tuple[int, ...]:
+        return tuple(self.kernel[1] - 1 + self.stride[1] * j for j in range(self.out_hw[1]))
+
+    def is_padding(self, row: int, col: int) -> bool:
+        ph, pw = self.padding
+        return not (ph <= row < ph + self.height and pw <= col < pw + self.width)
+
+    def tap_delay(self, kh: int, kw: int) -> int:
+        """How many steps ago the window's tap ``(kh, kw)`` was the current position."""
+        return (self.kernel[0] - 1 - kh) * self.padded[1] + (self.kernel[1] - 1 - kw)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Cycle counts of a window + engine + gather stage, from :func:`window_timing`."""
+
+    latency: int  # first input position valid -> whole output map valid
+    cycles_per_map: int  # steady state: input always available, output never stalled
+
+
+class EngineModel(Protocol):
+    """Cycle model of an engine's input side and output timing (downstream always ready)."""
+
+    def ready(self) -> bool: ...
+
+    def step(self, accept: bool, cycle: int) -> None:
+        """Advance one cycle; ``accept`` = a window was taken in ``cycle``."""
+
+    @property
+    def outputs(self) -> list[int]:
+        """Cycle in which each result's ``o.valid`` is first high, in order."""
+
+
+class PipeModel:
+    """A pipeline that takes a window every cycle and answers ``latency`` cycles later."""
+
+    def __init__(self, latency: int) -> None:
+        self.latency = latency
+        self.outputs: list[int] = []
+
+    def ready(self) -> bool:
+        return True
+
+    def step(self, accept: bool, cycle: int) -> None:
+        if accept:
+            self.outputs.append(cycle + self.latency)
+
+
+def window_timing(g: Geometry, engine: EngineModel, maps: int = 4) -> Timing:
+    """Cycle-exact model of :class:`SlidingWindow` -> ``engine`` -> gather (latency 1).
+
+    The hardware's step rule replayed in Python, so the stage's latency and throughput are exact
+    numbers (tests compare them with Verilator) rather than estimates. The window starts on the
+    map's first real position, where reset parks it and where it waits between maps.
+    """
+    hp, wp = g.padded
+    rows, cols = set(g.emit_rows), set(g.emit_cols)
+    order = [(r, c) for r in range(hp) for c in range(wp)]
+    idx = next(k for k, (r, c) in enumerate(order) if not g.is_padding(r, c))
+    per_map = g.out_positions
+    t, held = 0, False
+    while len(engine.outputs) < maps * per_map:
+        take = held and engine.ready()
+        held = held and not take
+        r, c = order[idx]
+        emit = r in rows and c in cols
+        if not (emit and held):
+            held = held or emit
+            idx = (idx + 1) % len(order)
+        engine.step(take, t)
+        t += 1
+    ends = [engine.outputs[(k + 1) * per_map - 1] + 1 for k in range(maps)]  # + gather
+    return Timing(latency=ends[0], cycles_per_map=ends[-1] - ends[-2] if maps > 1 else ends[0])
+
+
+class SlidingWindow(wiring.Component):
+    """Position stream of ``channels`` elements -> stream of windows, one per output position.
+
+    Window element ``c * taps + kh * kw_size + kw`` is channel ``c`` at kernel tap ``(kh, kw)``
+    (zero where the tap falls in the padding), the flattening order of a conv weight
+    ``[out, in, kh, kw]``. Output is a register; the window stalls only when it must emit and
+    the output is still full. ``i.ready`` never depends on ``i.valid``.
+    """
+
+    def __init__(self, elem_shape: ShapeLike, geometry: Geometry) -> None:
+        self.elem_shape, self.g = elem_shape, geometry
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(elem_shape, geometry.channels))),
+            "o": Out(stream.Signature(data.ArrayLayout(elem_shape, geometry.channels * geometry.taps))),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        g = self.g
+        hp, wp = g.padded
+        (ph, pw), (kh_n, kw_n) = g.padding, g.kernel
+        # reset parks the walk on the first real position with zeros (the padding it skipped)
+        # already in the shift register, as if it had run ahead: latency is then the same
+        # for the first map as for any later one
+        row = Signal(range(hp), name="row", init=ph)
+        col = Signal(range(wp), name="col", init=pw)
+        pad, emit = Signal(), Signal()
+        m.d.comb += [
+            pad.eq((row < ph) | (row >= ph + g.height) | (col < pw) | (col >= pw + g.width)),
+            emit.eq(_member(row, g.emit_rows) & _member(col, g.emit_cols)),
+        ]
+        layout = data.ArrayLayout(self.elem_shape, g.channels)
+        cur = Signal(layout, name="current")
+        with m.If(~pad):
+            m.d.comb += cur.eq(self.i.payload)
+        hist = [Signal(layout, name=f"hist{d}") for d in range(1, g.history + 1)]
+        out_free = ~self.o.valid | self.o.ready
+        step = Signal()
+        m.d.comb += [
+            self.i.ready.eq(~pad & (~emit | out_free)),
+            step.eq((pad | self.i.valid) & (~emit | out_free)),
+        ]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(step):
+            m.d.sync += [h.eq(prev) for h, prev in zip(hist, [cur, *hist[:-1]], strict=True)]
+            with m.If(col == wp - 1):
+                m.d.sync += [col.eq(0), row.eq(_wrap_inc(row, hp))]
+            with m.Else():
+                m.d.sync += col.eq(col + 1)
+            with m.If(emit):
+                src = [cur, *hist]
+                m.d.sync += self.o.valid.eq(1)
+                for c in range(g.channels):
+                    for kh in range(kh_n):
+                        for kw in range(kw_n):
+                            m.d.sync += self.o.payload[(c * kh_n + kh) * kw_n + kw].eq(
+                                src[g.tap_delay(kh, kw)][c])
+        return m
+
+
+def _member(sig: Signal, values: tuple[int, ...]) -> Value:
+    """``sig`` is one of ``values`` (a constant set known at generation time)."""
+    if not values:
+        return Value.cast(0)
+    if len(values) == 1 << len(sig) and sorted(values) == list(range(len(values))):
+        return Value.cast(1)
+    expr: Value = sig == values[0]
+    for v in values[1:]:
+        expr = expr | (sig == v)
+    return expr
+
+
+def _wrap_inc(sig: Signal, n: int) -> Value:
+    """``(sig + 1) % n`` for a counter of ``range(n)``."""
+    return Mux(sig == n - 1, 0, sig + 1)
