@@ -33,6 +33,7 @@ from zerogate.ir import Layer, Network
 
 CASE_FILE = "case.json"
 VECTORS_FILE = "vectors.npz"
+OBJ_CACHE = ".objcache"  # Verilator runtime objects shared by every case of a sweep
 
 
 @dataclass(frozen=True, eq=False)
@@ -169,7 +170,7 @@ def run_case(case: FuzzCase, work: Path, *, keep: bool = False) -> CaseResult:
         design = generate(case.net, folder / "rtl", in_lanes=case.in_lanes, out_lanes=case.out_lanes,
                           **case.options)
         r = simulate(design, case.net, case.x, folder / "sim", seed=case.seed, gaps=case.gaps,
-                     backpressure=case.backpressure, waves=keep)
+                     backpressure=case.backpressure, waves=keep, obj_cache=Path(work) / OBJ_CACHE)
         ok, bad, summary, error = r.ok, r.mismatches, r.summary(), None
     except Exception as e:  # any crash is a finding, not a reason to stop the sweep
         ok, bad, error = False, 0, f"{type(e).__name__}: {e}".splitlines()[0]

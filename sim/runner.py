@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,14 +97,16 @@ def _check_matches(design: GeneratedDesign, net: Network) -> None:
 
 def simulate(design: GeneratedDesign, net: Network, x: np.ndarray, build_dir: Path, *, seed: int = 0,
              gaps: bool = False, backpressure: bool = False, waves: bool = False,
-             waves_on_failure: bool = True) -> SimResult:
+             waves_on_failure: bool = True, obj_cache: Path | None = None) -> SimResult:
     """Simulate ``design`` on input integers ``x[n, in_features]``, scoring against ``net``'s golden model.
 
     ``gaps`` inserts random idle cycles between input beats and ``backpressure`` drops ``o.ready``
     at random, after a clean warm-up used to measure latency and throughput. ``waves`` records an
     FST waveform; without it, a failing run is repeated once with tracing (same seed, so the same
-    run) unless ``waves_on_failure`` is off. A mismatch does not raise (the caller decides); a
-    missing tool or a crashed simulation raises :class:`ToolError`.
+    run) unless ``waves_on_failure`` is off. ``obj_cache`` is a folder where Verilator's
+    design-independent runtime objects are kept between builds (most of a small design's build
+    time); many simulations in a row pass the same one. A mismatch does not raise (the caller
+    decides); a missing tool or a crashed simulation raises :class:`ToolError`.
     """
     _check_matches(design, net)
     x = golden.check_input(net, x)
@@ -134,16 +138,45 @@ def simulate(design: GeneratedDesign, net: Network, x: np.ndarray, build_dir: Pa
     env = {CONFIG_ENV: str(cfg_path), "PYTHONDONTWRITEBYTECODE": "1"}
     wave = build_dir / wave_file()
     wave.unlink(missing_ok=True)
-    r = _run(design, build_dir, verilator_root, env, seed, waves, log_path)
+    r = _run(design, build_dir, verilator_root, env, seed, waves, log_path, obj_cache)
     res = _result(r, log_path, wave if waves and wave.is_file() else None)
     if not res.ok and not waves and waves_on_failure:
-        _run(design, build_dir, verilator_root, env, seed, True, build_dir / "sim_waves.log")
+        _run(design, build_dir, verilator_root, env, seed, True, build_dir / "sim_waves.log", obj_cache)
         res = dataclasses.replace(res, waveform_path=wave if wave.is_file() else None)
     return res
 
 
+#: Verilator runtime and cocotb main objects: the same for every design built with the same flags.
+RUNTIME_OBJECTS = ("verilator", "verilated", "verilated_dpi", "verilated_vpi", "verilated_threads",
+                   "verilated_vcd_c", "verilated_fst_c")
+
+
+def _runtime_cache(obj_cache: Path, verilator_root: Path, waves: bool) -> Path:
+    key = f"{verilator_root}|{os.environ.get('CXX', '')}|{waves}|{wave_file() if waves else ''}"
+    return obj_cache / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _copy_objects(src: Path, dst: Path, *, ahead: float = 0.0) -> None:
+    """Copy each runtime object with its dependency file, atomically.
+
+    Verilator's makefile makes these objects depend on the ``Vtop.mk`` it writes at the start of
+    every build, so seeded copies are dated ``ahead`` seconds in the future to stay up to date.
+    """
+    dst.mkdir(parents=True, exist_ok=True)
+    stamp = time.time() + ahead
+    for name in RUNTIME_OBJECTS:
+        if not ((src / f"{name}.o").is_file() and (src / f"{name}.d").is_file()):
+            continue
+        for ext in (".d", ".o"):
+            tmp = dst / f".{name}{ext}.{os.getpid()}.tmp"
+            shutil.copyfile(src / f"{name}{ext}", tmp)
+            if ahead:
+                os.utime(tmp, (stamp, stamp))
+            os.replace(tmp, dst / f"{name}{ext}")
+
+
 def _run(design: GeneratedDesign, build_dir: Path, verilator_root: Path, env: dict[str, str], seed: int,
-         waves: bool, log_path: Path) -> dict[str, Any]:
+         waves: bool, log_path: Path, obj_cache: Path | None = None) -> dict[str, Any]:
     """Build with Verilator (tracing compiled in only if ``waves``), run the testbench, read its result."""
     from cocotb_tools.runner import get_runner  # only needed (and importable) with cocotb
 
@@ -152,6 +185,9 @@ def _run(design: GeneratedDesign, build_dir: Path, verilator_root: Path, env: di
     result_path = build_dir / "result.json"
     result_path.unlink(missing_ok=True)
     wave_args = (["--trace-fst"] if wave_file() == "dump.fst" else []) + ["--trace-structs"]
+    cache = _runtime_cache(Path(obj_cache), verilator_root, waves) if obj_cache is not None else None
+    if cache is not None and cache.is_dir():
+        _copy_objects(cache, build_dir / "obj", ahead=120.0)
     try:
         with make_environment(verilator_root):
             runner.build(sources=[design.verilog_path], hdl_toplevel=design.top_name,
@@ -159,6 +195,8 @@ def _run(design: GeneratedDesign, build_dir: Path, verilator_root: Path, env: di
                          always=True, waves=waves, log_file=build_log)
     except (RuntimeError, SystemExit) as e:
         raise ToolError(f"Verilator build failed ({e}); see {build_log}") from None
+    if cache is not None and not cache.is_dir():
+        _copy_objects(build_dir / "obj", cache)
     try:
         runner.test(test_module="sim.testbench", hdl_toplevel=design.top_name, build_dir=build_dir / "obj",
                     test_dir=build_dir, results_xml=str(build_dir / "results.xml"), extra_env=env,
