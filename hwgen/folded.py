@@ -32,7 +32,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hwgen.common import bounds_shape, fmt_shape
-from hwgen.requant import requant_bounds, requantize
+from hwgen.requant import requant_bounds, round_offset, shift_clamp
 from zerogate.fixedpoint import signed_bits_for, weight_range
 from zerogate.ir import Layer
 
@@ -281,15 +281,17 @@ class FoldedDense(wiring.Component):
             if c in self.constant_channels:
                 m.d.comb += self.o.payload[c].eq(self._out_bounds[c][0])
                 continue
-            lo, hi = plan.chan_bounds[c]
-            total = Const(int(ly.bias[c]), signed(signed_bits_for(int(ly.bias[c]), int(ly.bias[c]))))
+            # the rounding offset rides along with the bias, so F is a shift and a clamp
+            k = int(ly.bias[c]) + round_offset(ly, c)
+            lo, hi = (v + round_offset(ly, c) for v in plan.chan_bounds[c])
+            total = Const(k, signed(signed_bits_for(k, k)))
             for s in slots.get(c, []):
                 total = total + s
             acc_c = Signal(signed(signed_bits_for(lo, hi)), name=f"chan{c}", reset_less=True)
-            with m.If(en & v_e):
+            with m.If(en):  # valid in the cycle after E; F reads it then
                 m.d.sync += acc_c.eq(total)
             y = Signal(self.out_shape, name=f"y_{c}", reset_less=True)
-            with m.If(en & v_f):
-                m.d.sync += y.eq(requantize(m, ly, c, acc_c, lo, hi))
+            with m.If(en):  # no valid gating: o.valid says when y means something
+                m.d.sync += y.eq(shift_clamp(m, ly, c, acc_c, lo, hi))
             m.d.comb += self.o.payload[c].eq(y)
         return m

@@ -41,6 +41,8 @@ class LayerStyle:
         object.__setattr__(self, "style", canonical_style(self.style))
         if not 1 <= int(self.lanes) <= MAX_LANES:
             raise ConfigError(f"lanes={self.lanes} is out of range; use 1..{MAX_LANES}")
+        if not self.folded:  # lanes only mean something to a folded engine
+            object.__setattr__(self, "lanes", 1)
 
     @property
     def folded(self) -> bool:
@@ -102,10 +104,10 @@ def node_kind(node: object) -> str:
 
 def check_buildable(node: object, index: int, style: LayerStyle | str = "unrolled") -> None:
     """Raise :class:`UnsupportedError` if :func:`build_layer` cannot build ``node`` in ``style``."""
-    from hwgen.common import check_supported
+    from hwgen.common import SUPPORTED_KINDS, check_supported
 
     st = style if isinstance(style, LayerStyle) else parse_style(style)
-    check_supported(node, f"layer {index}")
+    check_supported(node, f"layer {index}", SUPPORTED_KINDS)
     del st  # every supported kind is buildable in every style
 
 
@@ -124,7 +126,15 @@ def build_layer(node: object, index: int, style: str = "unrolled", lanes: int = 
             from hwgen.folded import FoldedDense
 
             return FoldedDense(node, lanes=st.lanes, dense=st.dense)  # type: ignore[arg-type]
+        if st.dense:
+            from hwgen.baseline import DenseUnrolled
+
+            return DenseUnrolled(node, **opts)  # type: ignore[arg-type]
         from hwgen.dense import UnrolledDense
 
-        return UnrolledDense(node, dense=st.dense, **opts)  # type: ignore[arg-type]
+        return UnrolledDense(node, **opts)  # type: ignore[arg-type]
+    if kind in ("conv1d", "conv2d", "maxpool", "avgpool"):
+        from hwgen.spatial import build_spatial  # window + engine between map<->position adapters
+
+        return build_spatial(node, folded=st.folded, lanes=st.lanes, dense=st.dense, **opts)  # type: ignore[arg-type]
     raise UnsupportedError(f"layer {index}: no engine for kind {kind!r}")  # pragma: no cover

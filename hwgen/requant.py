@@ -25,6 +25,16 @@ def requant_bounds(layer: Layer, c: int, lo: int, hi: int) -> tuple[int, int]:
     return requant_value(layer, c, lo), requant_value(layer, c, hi)
 
 
+def round_offset(layer: Layer, c: int) -> int:
+    """What rounding adds before the shift: ``2**(s-1)`` for half-up (``s > 0``), else 0.
+
+    An engine that already has an adder (e.g. for the bias) can add it there for free and then
+    call :func:`shift_clamp`, keeping the incrementer off its critical path.
+    """
+    s = int(layer.shift[c])
+    return 1 << (s - 1) if s > 0 and layer.rounding is Rounding.HALF_UP else 0
+
+
 def requantize(m: Module, layer: Layer, c: int, acc: Value, lo: int, hi: int, name: str = "") -> Value:
     """Round-shift then clamp ``acc`` (known to lie in ``[lo, hi]``), as :mod:`zerogate.fixedpoint` does.
 
@@ -39,6 +49,16 @@ def requantize(m: Module, layer: Layer, c: int, acc: Value, lo: int, hi: int, na
         expr = (acc >> s) + acc[min(s - 1, len(acc) - 1)]
     else:
         expr = acc >> s
+    return _clamp(m, layer, c, expr, rlo, rhi, name)
+
+
+def shift_clamp(m: Module, layer: Layer, c: int, biased: Value, lo: int, hi: int, name: str = "") -> Value:
+    """Requantize ``biased = acc + round_offset(layer, c)`` (in ``[lo, hi]``): a shift and the clamps."""
+    s = int(layer.shift[c])
+    return _clamp(m, layer, c, biased >> s, lo >> s, hi >> s, name)
+
+
+def _clamp(m: Module, layer: Layer, c: int, expr: Value, rlo: int, rhi: int, name: str) -> Value:
     r = Signal(bounds_shape(rlo, rhi), name=name or f"r_{c}")
     m.d.comb += r.eq(expr)
     out = layer.output

@@ -40,3 +40,21 @@ def test_plan_cycles_and_efficiency() -> None:
         assert walked == sorted(zip(*np.nonzero(ly.weight_matrix()), strict=True))
     d = FoldPlan(ly, 4, dense=True)
     assert d.macs == ly.n_weights and ly.n_weights // 4 == d.T
+
+
+@pytest.mark.parametrize(("seed", "stalls"), [(0, False), (1, True), (2, True)])
+def test_dense_unrolled_baseline_matches_golden(seed: int, stalls: bool) -> None:
+    from hwgen.baseline import DenseUnrolled
+
+    net = random_network(seed, (9, 5), sparsity=0.6)
+    rng = np.random.default_rng(seed)
+    x = random_inputs(rng, net, 40)
+    dut = DenseUnrolled(net.layers[0])
+    assert dut.multipliers == net.layers[0].n_weights  # sparsity ignored
+    kw = {"gaps": 0.3, "backpressure": 0.4} if stalls else {}
+    run = run_streams(dut, x, len(x), seed=seed, **kw)
+    assert np.array_equal(np.array(run.outputs), golden.run(net, x))
+    if not stalls:
+        assert run.accept_cycles[0] >= dut.load_cycles
+        assert run.output_cycles[0] - run.accept_cycles[0] == dut.latency
+        assert np.all(np.diff(run.output_cycles) == 1)

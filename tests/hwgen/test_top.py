@@ -92,3 +92,45 @@ def test_generate_is_deterministic_and_atomic(tmp_path: Path) -> None:
     assert [ly["acc_bits"] for ly in info["layers"]] == [list(ly.acc_bits()) for ly in net.layers]
     assert [ly["nnz"] for ly in info["layers"]] == [ly.nnz for ly in net.layers]
     assert all(ly.csd_adders > 0 for ly in d.layers)
+
+
+@pytest.mark.parametrize(("seed", "style", "lanes", "overrides", "stalls"), [
+    (20, "folded", 1, {}, False), (21, "folded", 3, {}, True), (22, "dense-folded", 2, {}, True),
+    (23, "dense", 1, {}, False), (24, "unrolled", 1, {1: "folded:2"}, True),
+    (25, "folded", 4, {0: "unrolled", 1: "dense-folded:3"}, False),
+])
+def test_accelerator_styles_match_golden(seed: int, style: str, lanes: int, overrides: dict,
+                                         stalls: bool) -> None:
+    net = random_network(seed, (12, 8, 4))
+    rng = np.random.default_rng(seed)
+    x = random_inputs(rng, net, 40)
+    dut = Accelerator(net, 4, 2, style=style, lanes=lanes, layer_styles=overrides)
+    assert dut.ii == max(dut.beats_in, dut.beats_out, *(s.cycles_per_inference for s in dut.layers))
+    kw = {"gaps": 0.3, "backpressure": 0.4} if stalls else {}
+    lo, hi = net.input.min_int, net.input.max_int
+    run = run_streams(dut, _to_beats(rng, x, 4, lo, hi), len(x) * dut.beats_out, seed=seed, **kw)
+    got = np.array(run.outputs).reshape(len(x), -1)[:, :net.out_features]
+    assert np.array_equal(got, golden.run(net, x))
+    if not stalls:
+        # the dense baseline first loads its weight registers: inputs queue up, then drain
+        skip = 10 if style == "dense" else 0
+        if not skip:
+            assert run.output_cycles[0] - run.accept_cycles[0] == dut.latency
+        done = np.array(run.output_cycles[dut.beats_out - 1::dut.beats_out])
+        assert np.all(np.diff(done)[skip:] == dut.ii)
+
+
+def test_bad_style_raises_before_writing(tmp_path: Path) -> None:
+    from zerogate.errors import ConfigError
+
+    net = random_network(11, (16, 8, 4))
+    for kw in ({"style": "sparse"}, {"style": "folded", "lanes": 0}, {"layer_styles": {5: "folded"}},
+               {"layer_styles": {0: "folded:x"}}):
+        with pytest.raises(ConfigError):
+            generate(net, tmp_path / "out", **kw)
+    assert not (tmp_path / "out").exists()
+    d = generate(net, tmp_path / "ok", style="folded", lanes=2, layer_styles={1: "unrolled"})
+    info = json.loads((tmp_path / "ok" / "design.json").read_text())
+    assert [(ly["style"], ly["lanes"]) for ly in info["layers"]] == [("folded", 2), ("unrolled", 1)]
+    assert d.layers[0].cycles_per_inference == -(-net.layers[0].nnz // 2)
+    assert d.ii == max(d.beats_in, d.beats_out, d.layers[0].cycles_per_inference)
