@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import math
+
 from amaranth.hdl import Shape, signed, unsigned
 
 from zerogate.errors import UnsupportedError
 from zerogate.fixedpoint import FixedFormat, signed_bits_for
 
-#: The only IR layer kind this generator turns into hardware.
-SUPPORTED_KINDS = ("dense",)
+#: Every IR node kind the generator builds (see :func:`hwgen.layers.build_layer`).
+SUPPORTED_KINDS = ("dense", "conv1d", "conv2d", "maxpool", "avgpool")
+#: What a single dense engine accepts; the default of :func:`check_supported`.
+DENSE_KINDS = ("dense",)
+SPATIAL_RANK = {"conv1d": 1, "conv2d": 2}
+#: Most elements in one feature map of a conv/pool stage: the stage hands whole maps to its
+#: neighbours as one register vector, so this bounds its flip-flops and multiplexers.
+MAX_MAP_ELEMENTS = 4096
 
 
 def fmt_shape(fmt: FixedFormat) -> Shape:
@@ -29,13 +37,33 @@ def bounds_shape(lo: int, hi: int) -> Shape:
     return signed(signed_bits_for(int(lo), int(hi)))
 
 
-def check_supported(layer: object, where: str) -> None:
-    """Refuse any IR node that is not a dense layer, naming it, before hardware is built."""
+def check_supported(layer: object, where: str, kinds: tuple[str, ...] = DENSE_KINDS) -> None:
+    """Refuse an IR node that is not one of ``kinds`` or that is too large, before any hardware exists.
+
+    Engines call it with the default (dense only); the layer dispatcher passes
+    :data:`SUPPORTED_KINDS`. The message names the node and what to change.
+    """
     kind = getattr(layer, "kind", None)
     kind_name = str(getattr(kind, "value", kind))
-    if kind_name not in SUPPORTED_KINDS or not hasattr(layer, "weight"):
-        name = getattr(layer, "name", "?")
+    name = getattr(layer, "name", "?")
+    if kind_name not in kinds or (kind_name in ("dense", *SPATIAL_RANK) and not hasattr(layer, "weight")):
+        hint = ("use dense, conv1d/conv2d or max/avg pooling layers" if kinds == SUPPORTED_KINDS
+                else "build it through hwgen.layers.build_layer")
         raise UnsupportedError(
-            f"{where} ({name}): layer kind {kind_name!r} is not supported by the hardware "
-            f"generator (only {', '.join(SUPPORTED_KINDS)}); flatten the model into dense layers"
+            f"{where} ({name}): layer kind {kind_name!r} is not supported by this hardware generator "
+            f"(it builds {', '.join(kinds)}); {hint}"
         )
+    if kind_name == "dense":
+        return
+    in_shape = tuple(getattr(layer, "in_shape", ()))
+    rank = SPATIAL_RANK.get(kind_name, len(in_shape) - 1)
+    if len(in_shape) != rank + 1 or rank not in (1, 2):
+        raise UnsupportedError(f"{where} ({name}): {kind_name} input shape {in_shape} is not (channels, "
+                               f"{'length' if rank == 1 else 'height, width'}); export 1-D or 2-D maps only")
+    for what, shape in (("input", in_shape), ("output", tuple(layer.out_shape))):  # type: ignore[attr-defined]
+        n = math.prod(shape)
+        if n > MAX_MAP_ELEMENTS:
+            raise UnsupportedError(
+                f"{where} ({name}): its {what} map {shape} has {n} elements, more than the "
+                f"{MAX_MAP_ELEMENTS} a conv/pool stage holds; downsample, pool earlier or use fewer channels"
+            )

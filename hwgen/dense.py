@@ -82,7 +82,7 @@ class UnrolledDense(wiring.Component):
     back-pressure), ``adders`` (two-input adders/subtractors in the CSD trees), ``constant_channels``.
     """
 
-    def __init__(self, layer: Layer, *, adder_levels_per_stage: int = 2, dense: bool = False) -> None:
+    def __init__(self, layer: Layer, *, adder_levels_per_stage: int = 2) -> None:
         try:
             check_supported(layer, f"layer {getattr(layer, 'name', '?')}")
         except UnsupportedError:
@@ -90,8 +90,6 @@ class UnrolledDense(wiring.Component):
             raise
         if adder_levels_per_stage < 1:
             raise ValueError("adder_levels_per_stage must be at least 1")
-        if dense:
-            raise NotImplementedError("dense-unrolled")
         self.layer = layer
         self.levels_per_stage = adder_levels_per_stage
         self.in_shape = fmt_shape(layer.input)
