@@ -40,6 +40,24 @@ class UartSimulation:
     result: dict[str, Any] = field(default_factory=dict)  # filled in when the simulation ends
 
 
+def verilate(sources: list[Path], top: str, build_dir: Path, parameters: dict[str, int] | None = None, *,
+             waves: bool = False) -> Any:
+    """Build ``top`` from ``sources`` with Verilator into ``build_dir/obj``; return the cocotb runner."""
+    verilator_root = find_verilator().parent.parent
+    from cocotb_tools.runner import get_runner  # only needed (and importable) with cocotb
+
+    runner = get_runner("verilator")
+    build_log = build_dir / "build.log"
+    try:
+        with make_environment(verilator_root):
+            runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir / "obj",
+                         build_args=BUILD_ARGS, parameters=parameters or {}, always=True, waves=waves,
+                         log_file=build_log)
+    except (RuntimeError, SystemExit) as e:
+        raise ToolError(f"Verilator build failed ({e}); see {build_log}") from None
+    return runner
+
+
 @contextmanager
 def uart_simulation(design: GeneratedDesign, build_dir: Path, *, div: int = 8, timeout_bits: int = 64,
                     idle_limit_s: float = 120.0, start_timeout_s: float = 600.0,
@@ -52,9 +70,6 @@ def uart_simulation(design: GeneratedDesign, build_dir: Path, *, div: int = 8, t
     """
     if div < 4:
         raise ConfigError(f"div {div} is too small: the UART needs at least 4 clock cycles per bit")
-    verilator_root = find_verilator().parent.parent
-    from cocotb_tools.runner import get_runner
-
     build_dir = Path(build_dir).resolve()
     rtl = build_dir / "rtl"
     ours = render_rtl(design, rtl)
@@ -65,17 +80,10 @@ def uart_simulation(design: GeneratedDesign, build_dir: Path, *, div: int = 8, t
     cfg_path = build_dir / "uart_sim.json"
     cfg_path.write_text(json.dumps({"div": div, "port_file": str(port_file), "stop_file": str(stop_file),
                                     "result": str(result_file), "idle_limit_s": idle_limit_s}) + "\n")
-    runner = get_runner("verilator")
-    build_log, log = build_dir / "build.log", build_dir / "sim.log"
+    log = build_dir / "sim.log"
     # DIV = CLK_HZ / BAUD cycles per bit: the same Verilog as on a board, another divider
-    params = {"CLK_HZ": div, "BAUD": 1, "TIMEOUT_BITS": timeout_bits}
-    try:
-        with make_environment(verilator_root):
-            runner.build(sources=sources, hdl_toplevel=UART_TOP, build_dir=build_dir / "obj",
-                         build_args=BUILD_ARGS, parameters=params, always=True, waves=waves,
-                         log_file=build_log)
-    except (RuntimeError, SystemExit) as e:
-        raise ToolError(f"Verilator build failed ({e}); see {build_log}") from None
+    runner = verilate(sources, UART_TOP, build_dir, {"CLK_HZ": div, "BAUD": 1, "TIMEOUT_BITS": timeout_bits},
+                      waves=waves)
 
     failure: list[BaseException] = []
 

@@ -12,6 +12,7 @@ import serial
 from netgen import random_inputs, random_network
 
 from hwgen.verilog import generate
+from sim.axis import simulate_axis
 from sim.uart import uart_simulation
 from zerogate import golden
 from zerogate.errors import ConfigError
@@ -107,3 +108,14 @@ def test_digits_test_split_over_uart_matches_golden(tmp_path: Path) -> None:
         assert board.failures == 0
     assert len(x) == 450
     np.testing.assert_array_equal(pred, golden.predict(net, x))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_axi4_stream_wrapper_under_gaps_and_backpressure(small_net: Network, tmp_path: Path,
+                                                          seed: int) -> None:
+    """The SoC wrapper: byte lanes, sign-extended 12-bit outputs, TLAST per vector, random stalls."""
+    design = generate(small_net, tmp_path / "rtl", in_lanes=5, out_lanes=2)
+    x = random_inputs(np.random.default_rng(seed), small_net, 60)
+    res = simulate_axis(design, x, tmp_path / "sim", seed=seed)
+    np.testing.assert_array_equal(res.outputs, golden.run(small_net, x))
+    assert res.tlast_ok and res.extra_beats == 0
