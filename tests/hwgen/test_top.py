@@ -48,17 +48,18 @@ def test_accelerator_matches_golden(seed: int, in_lanes: int, out_lanes: int, st
 
 
 def _pool_net() -> Network:
+    """A pool whose input map (1 x 8192) is larger than a conv/pool stage holds."""
     from netgen import random_layer
 
     fmt = FixedFormat(6, 2, True)
-    pool = Pool(name="pool", kind=LayerKind.MAXPOOL, in_shape=(2, 4), kernel=(2,), stride=(2,), input=fmt)
-    dense = random_layer(np.random.default_rng(0), "fc", 4, 3, fmt)
-    return Network(name="p", input=fmt, in_features=8, in_shape=(2, 4), layers=(pool, dense))
+    pool = Pool(name="pool", kind=LayerKind.MAXPOOL, in_shape=(1, 8192), kernel=(2,), stride=(2,), input=fmt)
+    dense = random_layer(np.random.default_rng(0), "fc", 4096, 3, fmt)
+    return Network(name="p", input=fmt, in_features=8192, in_shape=(1, 8192), layers=(pool, dense))
 
 
 def test_unsupported_layer_raises_before_writing(tmp_path: Path) -> None:
     net = _pool_net()
-    with pytest.raises(UnsupportedError, match=r"layer 0 \(pool\).*maxpool"):
+    with pytest.raises(UnsupportedError, match=r"layer 0 \(pool\).*8192 elements"):
         Accelerator(net)
     with pytest.raises(UnsupportedError, match="pool"):
         generate(net, tmp_path / "out")
