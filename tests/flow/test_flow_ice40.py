@@ -1,0 +1,72 @@
+"""The iCE40 flow on tiny designs: a bitstream, and both does-not-fit paths (Yosys pre-check, nextpnr)."""
+
+from pathlib import Path
+
+import pytest
+
+from zerogate.flow import UP5K, DoesNotFitError, Ice40Device, synthesize_ice40
+from zerogate.flow.ice40 import check_fits, demand
+
+COUNTER = """\
+module top(input clk, input rst, input [7:0] a, input [7:0] b, output reg [15:0] q);
+  reg [15:0] cnt;
+  always @(posedge clk) begin
+    if (rst) begin cnt <= 0; q <= 0; end
+    else begin cnt <= cnt + 1; q <= a * b + cnt; end
+  end
+endmodule
+"""
+
+# 61 IOs: more than the 39 of the UP5K's sg48 package; only nextpnr sees that.
+WIDE_IO = """\
+module top(input clk, input [29:0] a, output reg [29:0] q);
+  always @(posedge clk) q <= a;
+endmodule
+"""
+
+
+def _src(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "src" / "top.v"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.slow
+def test_counter_builds_a_bin(tmp_path: Path) -> None:
+    res = synthesize_ice40(_src(tmp_path, COUNTER), "top", tmp_path / "work", freq_mhz=12)
+    assert res.bitstream.name == "top.bin" and res.bitstream.stat().st_size > 100_000
+    assert res.bitstream.read_bytes()[:4] == b"\xff\x00\x00\xff"  # icepack's preamble
+    assert not (tmp_path / "work" / "top.bin.partial").exists()
+    assert res.family == "ice40" and res.device == "iCE40 UP5K" and res.package == "sg48"
+    assert (res.ff, res.dsp, res.bram, res.io) == (32, 1, 0, 34)  # 2x16 bit registers, 1 SB_MAC16
+    assert res.utilisation["ICESTORM_LC"] == (res.comb, 5280) and res.comb >= res.lut4
+    assert res.fmax_mhz is not None and res.timing_met
+    assert set(res.elapsed_s) == {"yosys", "nextpnr", "icepack"}
+    assert all(p.is_file() for p in res.logs.values())
+
+
+@pytest.mark.slow
+def test_precheck_refuses_before_place_and_route(tmp_path: Path) -> None:
+    tiny = Ice40Device(lut4=10, ff=5280)
+    with pytest.raises(DoesNotFitError, match=r"^design does not fit iCE40 UP5K: needs 32 of 10 LUTs; "
+                                              r"try a higher sparsity, --style folded or the ECP5 target$"):
+        synthesize_ice40(_src(tmp_path, COUNTER), "top", tmp_path / "work", device=tiny)
+    assert (tmp_path / "work" / "yosys_stat.json").is_file()
+    assert not (tmp_path / "work" / "nextpnr.log").exists() and not (tmp_path / "work" / "top.bin").exists()
+
+
+@pytest.mark.slow
+def test_nextpnr_placement_failure_is_does_not_fit(tmp_path: Path) -> None:
+    with pytest.raises(DoesNotFitError, match=r"^design does not fit iCE40 UP5K: needs 61 of 39 SB_IO "
+                                              r"\(IO pins\); .*nextpnr\.log\)$") as e:
+        synthesize_ice40(_src(tmp_path, WIDE_IO), "top", tmp_path / "work")
+    assert "\n" not in str(e.value)
+
+
+def test_demand_counts_every_flip_flop_kind() -> None:
+    cells = {"SB_LUT4": 7312, "SB_DFF": 3, "SB_DFFER": 4, "SB_CARRY": 9, "SB_MAC16": 9}
+    assert demand(cells, UP5K)[:2] == [("LUTs", 7312, 5280), ("FFs", 7, 5280)]
+    with pytest.raises(DoesNotFitError, match="needs 7312 of 5280 LUTs, 9 of 8 DSP;"):
+        check_fits(cells)
+    check_fits({"SB_LUT4": 5280, "SB_RAM40_4K": 30})

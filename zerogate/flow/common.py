@@ -1,0 +1,246 @@
+"""What the ECP5 and iCE40 flows share: checks, the Yosys and nextpnr runs, packing, the result type.
+
+Each family module only says what differs (script template, device flags, packer, which cells mean
+what); running the tools, reading their output and refusing designs that do not fit lives here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from zerogate.errors import ConfigError, ToolError
+from zerogate.flow import parse
+from zerogate.flow.parse import ClockTiming
+from zerogate.flow.tools import YOSYS, Tool, check, find_tool, run_tool, supports_option
+
+Echo = Callable[[str], None] | None
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+class DoesNotFitError(ToolError):
+    """The design needs more of some resource than the chosen device/package has."""
+
+
+@dataclass(frozen=True)
+class FlowResult:
+    """What one synth -> place & route -> pack run produced and measured.
+
+    Headline counts: ``lut4`` and ``carry`` are Yosys's LUT and carry cells (ECP5: LUT4/CCU2C, iCE40:
+    SB_LUT4/SB_CARRY); ``ff``, ``dsp``, ``bram``, ``io`` and ``comb`` come from nextpnr's post-pack
+    utilisation (``comb`` = the logic sites used: TRELLIS_COMB on ECP5, ICESTORM_LC on iCE40).
+    ``fmax_mhz`` is the worst post-route clock; with no clock it is None and ``timing_met`` is True.
+    """
+
+    device: str
+    package: str
+    top: str
+    seed: int
+    lut4: int
+    carry: int
+    ff: int
+    dsp: int
+    bram: int
+    io: int
+    comb: int
+    fmax_mhz: float | None
+    constraint_mhz: float
+    timing_met: bool
+    bitstream: Path
+    clocks: dict[str, ClockTiming] = field(default_factory=dict)
+    utilisation: dict[str, tuple[int, int]] = field(default_factory=dict)
+    yosys_cells: dict[str, int] = field(default_factory=dict)
+    logs: dict[str, Path] = field(default_factory=dict)
+    elapsed_s: dict[str, float] = field(default_factory=dict)
+    family: str = "ecp5"
+
+    def to_dict(self, relative_to: Path | None = None) -> dict[str, Any]:
+        """JSON-ready form. Paths are absolute unless ``relative_to`` is given (for relocatable reports)."""
+
+        def p(path: Path) -> str:
+            return os.path.relpath(path, relative_to) if relative_to is not None else str(path)
+
+        return {
+            "family": self.family,
+            "device": self.device, "package": self.package, "top": self.top, "seed": self.seed,
+            "lut4": self.lut4, "carry": self.carry, "ff": self.ff, "dsp": self.dsp, "bram": self.bram,
+            "io": self.io, "comb": self.comb,
+            "fmax_mhz": self.fmax_mhz, "constraint_mhz": self.constraint_mhz,
+            "timing_met": self.timing_met, "bitstream": p(self.bitstream),
+            "clocks": {k: {"fmax_mhz": c.fmax_mhz, "constraint_mhz": c.constraint_mhz, "met": c.met}
+                       for k, c in self.clocks.items()},
+            "utilisation": {k: {"used": u, "available": a} for k, (u, a) in self.utilisation.items()},
+            "yosys_cells": dict(self.yosys_cells),
+            "logs": {k: p(v) for k, v in self.logs.items()},
+            "elapsed_s": dict(self.elapsed_s),
+        }
+
+
+@dataclass(frozen=True)
+class Family:
+    """The parts of a flow that differ between FPGA families."""
+
+    name: str  # also the rtl_templates/ folder holding synth.ys.j2
+    nextpnr: Tool
+    packer: Tool
+    placed_ext: str  # nextpnr's output, fed to the packer (.config / .asc)
+    placed_flag: str  # the nextpnr option that writes it (--textcfg / --asc)
+    bitstream_ext: str
+
+
+@dataclass
+class Flow:
+    """One run in progress: the work folder, file names, logs and timings, filled in step by step."""
+
+    family: Family
+    top: str
+    work: Path
+    say: Callable[[str], None]
+    echo: Echo
+    logs: dict[str, Path] = field(default_factory=dict)
+    elapsed: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def json(self) -> str:
+        return f"{self.top}.json"
+
+    @property
+    def placed(self) -> str:
+        return f"{self.top}{self.family.placed_ext}"
+
+    @property
+    def bitstream(self) -> Path:
+        return self.work / f"{self.top}{self.family.bitstream_ext}"
+
+
+def start(family: Family, verilog: list[Path], top: str, work_dir: Path, freq_mhz: float, *,
+          log: Callable[[str], None] | None, echo: Echo) -> tuple[Flow, list[str]]:
+    """Check the inputs and tools (before minutes of synthesis, not after); clear stale outputs.
+
+    Returns the run and the Verilog paths relative to the work folder (YoWASP cannot see /tmp paths).
+    """
+    if not _IDENT.match(top):
+        raise ConfigError(f"top module name {top!r} is not a plain Verilog identifier: rename it")
+    if not freq_mhz > 0:
+        raise ConfigError(f"clock frequency must be positive, got {freq_mhz} MHz")
+    sources = [Path(v).absolute() for v in verilog]
+    for v in sources:
+        if not v.is_file():
+            raise ConfigError(f"Verilog file not found: {v}")
+    for tool in (YOSYS, family.nextpnr, family.packer):
+        find_tool(tool)
+    work = Path(work_dir).absolute()
+    work.mkdir(parents=True, exist_ok=True)
+    flow = Flow(family, top, work, log or (lambda _s: None), echo)
+    for stale in (flow.bitstream, _partial(flow.bitstream)):  # never leave one that does not match
+        stale.unlink(missing_ok=True)
+    return flow, [os.path.relpath(v, work) for v in sources]
+
+
+def synthesize(flow: Flow, **script_values: Any) -> dict[str, int]:
+    """Render ``<family>/synth.ys.j2`` and run Yosys on it; return the cell counts of ``stat -json``."""
+    work = flow.work
+    names = {"json": flow.json, "stat_txt": "yosys_stat.txt", "stat_json": "yosys_stat.json"}
+    (work / "synth.ys").write_text(render_script(flow.family.name, top=flow.top, **names, **script_values))
+    log, console = work / "yosys.log", work / "yosys.console.log"
+    flow.logs.update(yosys=log, yosys_console=console, yosys_stat=work / names["stat_txt"],
+                     synth_script=work / "synth.ys")
+    # Yosys writes its own log (-l): under YoWASP its stdout stops when ABC runs, so a captured
+    # stdout is incomplete. The console (warnings, errors, runtime messages) is kept as well.
+    log.unlink(missing_ok=True)
+    run = run_tool(YOSYS, ["-q", "-l", log.name, "-s", "synth.ys"], cwd=work, log=console, echo=flow.echo)
+    check(YOSYS, run, full_log=log)
+    flow.elapsed["yosys"] = run.elapsed_s
+    return parse.parse_yosys_stat_json((work / names["stat_json"]).read_text())
+
+
+def place_and_route(flow: Flow, device_args: list[str], freq_mhz: float, seed: int, what: str,
+                    advice: str = "choose a larger device or shrink the design",
+                    ) -> tuple[dict[str, tuple[int, int]], dict[str, ClockTiming]]:
+    """Run nextpnr; return its utilisation table and clocks.
+
+    ``what`` names the part and ``advice`` the way out in a :class:`DoesNotFitError`.
+    """
+    tool, work = flow.family.nextpnr, flow.work
+    args = [*device_args, "--json", flow.json, flow.family.placed_flag, flow.placed,
+            "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--timing-allow-fail"]
+    report = work / "nextpnr_report.json"
+    report.unlink(missing_ok=True)
+    if supports_option(find_tool(tool), "--report"):
+        args += ["--report", report.name]
+    flow.logs["nextpnr"] = work / "nextpnr.log"
+    run = run_tool(tool, args, cwd=work, log=flow.logs["nextpnr"], echo=flow.echo)
+    if run.returncode != 0 and (reason := parse.does_not_fit_reason(run.output)):
+        raise DoesNotFitError(f"design does not fit {what}: {reason}; {advice} (log: {run.log})")
+    text = check(tool, run)
+    flow.elapsed["nextpnr"] = run.elapsed_s
+    util, clocks = parse.parse_utilisation(text), parse.parse_clock_timing(text)
+    if (not util or not clocks) and report.is_file():
+        r_util, r_clocks = parse.parse_nextpnr_report(report.read_text())
+        util, clocks = util or r_util, clocks or r_clocks
+    if report.is_file():
+        flow.logs["nextpnr_report"] = report
+    if not util:
+        raise ToolError(f"no 'Device utilisation' table in nextpnr output: unsupported nextpnr version? "
+                        f"(log: {run.log})")
+    return util, clocks
+
+
+def pack(flow: Flow, extra_args: tuple[str, ...] = ()) -> Path:
+    """Run the packer on nextpnr's output; the bitstream appears whole or not at all."""
+    tool, bit = flow.family.packer, flow.bitstream
+    tmp = _partial(bit)
+    name = tool.name.removeprefix("yowasp-")
+    flow.logs[name] = flow.work / f"{name}.log"
+    run = run_tool(tool, [*extra_args, flow.placed, tmp.name], cwd=flow.work, log=flow.logs[name],
+                   echo=flow.echo)
+    try:
+        check(tool, run)
+        if not tmp.is_file() or tmp.stat().st_size == 0:
+            raise ToolError(f"{tool.name} wrote no bitstream (log: {run.log})")
+        os.replace(tmp, bit)
+    finally:
+        tmp.unlink(missing_ok=True)
+    flow.elapsed[name] = run.elapsed_s
+    return bit
+
+
+def worst_clock(clocks: dict[str, ClockTiming]) -> ClockTiming | None:
+    return min(clocks.values(), key=lambda c: c.fmax_mhz) if clocks else None
+
+
+def used(util: dict[str, tuple[int, int]], name: str) -> int:
+    return util.get(name, (0, 0))[0]
+
+
+def summary(res: FlowResult) -> str:
+    """One line for the console: what was used, how fast, where the bitstream is."""
+    fmax = f"{res.fmax_mhz:.2f} MHz" if res.fmax_mhz is not None else "no clock"
+    return (f"done: {res.comb} logic cells, {res.ff} FF, {res.dsp} DSP, {res.bram} BRAM, Fmax {fmax} "
+            f"({'met' if res.timing_met else 'NOT met'} at {res.constraint_mhz:g} MHz) -> {res.bitstream}")
+
+
+def _partial(bit: Path) -> Path:
+    return bit.with_name(bit.name + ".partial")
+
+
+def _yosys_quote(path: str) -> str:
+    if '"' in path or "\n" in path:
+        raise ConfigError(f"path {path!r} contains a quote or newline, which Yosys scripts cannot hold: "
+                          f"rename it")
+    return f'"{path}"'
+
+
+def render_script(family: str, **values: Any) -> str:
+    """``rtl_templates/<family>/synth.ys.j2`` with every path quoted for Yosys."""
+    env = jinja2.Environment(loader=jinja2.PackageLoader("rtl_templates", family),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env.filters["yosys_quote"] = _yosys_quote
+    return env.get_template("synth.ys.j2").render(**values)
