@@ -24,6 +24,7 @@ from zerogate.errors import ConfigError, UserError, VerificationError
 from zerogate.ir import replace_dir
 
 Log = Callable[[str], None]
+TARGETS = ("ecp5", "ice40")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class BuildOptions:
     package: str = "CABGA381"
     freq_mhz: float = 100.0
     synth: bool = True
+    targets: tuple[str, ...] = ("ecp5", "ice40")  # FPGA families to build bitstreams for
     command: str = "nox -s build-hw"  # how to reproduce this build, quoted in the report
 
     def __post_init__(self) -> None:
@@ -52,6 +54,9 @@ class BuildOptions:
             raise ConfigError("--in-lanes and --out-lanes must be at least 1")
         if self.freq_mhz <= 0:
             raise ConfigError(f"--freq {self.freq_mhz!r} MHz must be positive")
+        if not self.targets or set(self.targets) - set(TARGETS):
+            raise ConfigError(f"--target {','.join(self.targets)!r}: choose from {', '.join(TARGETS)} "
+                              f"(comma-separated)")
 
 
 @dataclass
@@ -171,11 +176,16 @@ def step_generate(opts: BuildOptions, state: BuildState) -> Any:
     return design
 
 
-def step_simulate(state: BuildState, design: Any) -> None:
+def step_simulate(state: BuildState, design: Any, echo: Log | None = None) -> None:
     from sim.runner import simulate
 
     assert state.net is not None and state.test_x is not None
     res = simulate(design, state.net, state.test_x, state.work / "sim")
+    if echo is not None:  # Verilator's and the testbench's output, after the fact (cocotb logs to files)
+        for log in (res.log_path.with_name("build.log"), res.log_path):
+            if log.is_file():
+                for line in log.read_text(errors="replace").splitlines():
+                    echo(line)
     state.facts["sim"] = {
         "vectors": res.n_vectors,
         "matches": res.n_match,
@@ -188,17 +198,17 @@ def step_simulate(state: BuildState, design: Any) -> None:
         raise VerificationError(f"{res.summary()}; logs kept in the .failed build folder")
 
 
-def step_synth(opts: BuildOptions, state: BuildState, design: Any, log: Log) -> None:
+def step_synth(opts: BuildOptions, state: BuildState, design: Any, log: Log, echo: Log | None = None) -> None:
     from zerogate.flow import synthesize_ecp5
 
     res = synthesize_ecp5(
         design.verilog_path, design.top_name, state.work / "synth",
-        device=opts.device, package=opts.package, freq_mhz=opts.freq_mhz, seed=1,
+        device=opts.device, package=opts.package, freq_mhz=opts.freq_mhz, seed=1, echo=echo,
     )
     state.facts["synth"] = res.to_dict(relative_to=state.work)
 
 
-def step_bundle(opts: BuildOptions, state: BuildState, design: Any, log: Log) -> None:
+def step_bundle(opts: BuildOptions, state: BuildState, design: Any, log: Log) -> dict[str, Any]:
     """The hand-off folder ``bundle/``; with synthesis, its Makefile builds the board bitstreams."""
     from zerogate.bundle import build_bitstreams, ulx3s_device, write_bundle
 
@@ -206,13 +216,39 @@ def step_bundle(opts: BuildOptions, state: BuildState, design: Any, log: Log) ->
     device = ulx3s_device(opts.device, opts.package)
     bundle = write_bundle(design, state.work / "bundle", network=state.net.name, name=opts.out.name,
                           ecp5_device=device)
-    built = build_bitstreams(bundle, ecp5_device=device, log=log) if opts.synth else {}
+    families = [f for f in opts.targets if f == "ecp5"]  # iCE40: step_ice40, with its fit pre-check
+    built = build_bitstreams(bundle, families, ecp5_device=device, log=log) if opts.synth else {}
     state.facts["bundle"] = {"path": "bundle",
                              "bitstreams": {k: r.to_dict(state.work) for k, r in built.items()}}
+    return built
 
 
-def build(opts: BuildOptions, log: Log = lambda s: None, progress: Any = None) -> dict[str, Any]:
-    """Run every step into ``opts.out``; return the report's data."""
+def step_ice40(state: BuildState, built: dict[str, Any], log: Log, echo: Log | None = None) -> None:
+    """The iCEBreaker bitstream from the bundle; a design too big for the UP5K is recorded, not fatal."""
+    from zerogate.bundle import file_ice40, synthesize_board_ice40, write_summary
+    from zerogate.flow import DoesNotFitError
+    from zerogate.flow.parse import parse_yosys_stat_json
+
+    bundle = state.work / "bundle"
+    try:
+        res = synthesize_board_ice40(bundle, state.work / "synth_ice40", echo=echo)
+        filed = file_ice40(bundle, res)
+        state.facts["ice40"] = {"status": filed.status, **res.to_dict(relative_to=state.work)}
+    except DoesNotFitError as e:
+        reason = str(e).split(" (log: ")[0]
+        filed = file_ice40(bundle, None, reason)
+        stat = state.work / "synth_ice40" / "yosys_stat.json"
+        cells = parse_yosys_stat_json(stat.read_text()) if stat.is_file() else {}
+        state.facts["ice40"] = {"status": "does-not-fit", "reason": reason, "device": "iCE40 UP5K",
+                                "package": "sg48", "yosys_cells": cells}
+        log(f"ice40: {reason}")
+    state.facts["bundle"]["bitstreams"]["ice40"] = filed.to_dict(state.work)
+    write_summary(bundle, {**built, "ice40": filed})
+
+
+def build(opts: BuildOptions, log: Log = lambda s: None, progress: Any = None,
+          echo: Log | None = None) -> dict[str, Any]:
+    """Run every step into ``opts.out``; return the report's data. ``echo`` gets the tools' output."""
     from zerogate.report import write_reports
 
     with staged_output(opts.out) as work:
@@ -220,12 +256,16 @@ def build(opts: BuildOptions, log: Log = lambda s: None, progress: Any = None) -
         _timed(state, "compress", log)(lambda: step_compress(opts, state, progress))
         _timed(state, "golden", log)(lambda: step_golden(state))
         design = _timed(state, "generate", log)(lambda: step_generate(opts, state))
-        _timed(state, "simulate", log)(lambda: step_simulate(state, design))
-        if opts.synth:
-            _timed(state, "synth", log)(lambda: step_synth(opts, state, design, log))
-        _timed(state, "bundle", log)(lambda: step_bundle(opts, state, design, log))
+        _timed(state, "simulate", log)(lambda: step_simulate(state, design, echo))
+        if opts.synth and "ecp5" in opts.targets:
+            _timed(state, "synth", log)(lambda: step_synth(opts, state, design, log, echo))
+        built = _timed(state, "bundle", log)(lambda: step_bundle(opts, state, design, log))
+        if opts.synth and "ice40" in opts.targets:
+            _timed(state, "ice40", log)(lambda: step_ice40(state, built, log, echo))
         data = write_reports(state.net, state.facts, state.timings, opts, work)
-        for name in ("report.md", "report.json"):  # the bundle travels alone: give it the report
+        for name in ("report.md", "report.json", "report.html"):  # the bundle travels alone: give it these
             if (work / name).is_file():
                 shutil.copyfile(work / name, work / "bundle" / "reports" / name)
+        if (work / "report").is_dir():  # the figures, at the same relative place
+            shutil.copytree(work / "report", work / "bundle" / "reports" / "report", dirs_exist_ok=True)
     return data

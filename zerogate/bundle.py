@@ -24,7 +24,9 @@ import jinja2
 from hwgen.verilog import GeneratedDesign
 from zerogate.errors import ConfigError, ToolError
 from zerogate.flow import parse
+from zerogate.flow.common import Echo, FlowResult
 from zerogate.flow.ecp5 import nextpnr_device_flag
+from zerogate.flow.ice40 import Ice40Device
 from zerogate.flow.tools import ECPPACK, ICEPACK, NEXTPNR_ECP5, NEXTPNR_ICE40, YOSYS, find_tool
 from zerogate.host import DEFAULT_BAUD, DEFAULT_TIMEOUT_BITS, NAK, SYNC_REPLY, SYNC_REQUEST, UartProtocol
 from zerogate.ir import replace_dir
@@ -318,11 +320,57 @@ def build_bitstreams(bundle: Path, families: Iterable[str] = ("ecp5", "ice40"), 
         fmax = f", Fmax {res.fmax_mhz:.1f} MHz" if res.fmax_mhz is not None else ""
         log(f"bundle: {res.board}: {res.status}{fmax}" + (f" ({res.reason})" if res.reason else ""))
         results[fam] = res
-    _write_summary(Path(bundle), results)
+    write_summary(Path(bundle), results)
     return results
 
 
-def _write_summary(bundle: Path, results: dict[str, BitstreamResult]) -> None:
+def synthesize_board_ice40(bundle: Path, work_dir: Path, *, device: Ice40Device | None = None,
+                           log: Callable[[str], None] | None = None, echo: Echo = None) -> FlowResult:
+    """The bundle's iCEBreaker build (``make ice40``: UART top + accelerator, its PCF, 12 MHz) from Python.
+
+    Unlike ``make``, the Yosys cell counts are checked against the part first, so a design that cannot
+    fit raises :class:`~zerogate.flow.DoesNotFitError` in seconds ("needs 7312 of 5280 LUTs").
+    """
+    from zerogate.flow import ice40
+
+    bundle = Path(bundle).absolute()
+    target = board_targets()["ice40"]
+    sources = [p for p in sorted((bundle / "rtl").glob("*.v")) if p.stem != AXIS_TOP]
+    pcf = bundle / "constraints" / target.constraints
+    return ice40.synthesize_ice40(sources, UART_TOP, work_dir, device=device or ice40.UP5K,
+                                  freq_mhz=target.clk_hz / 1e6, pcf=pcf, params={"CLK_HZ": target.clk_hz},
+                                  log=log, echo=echo)
+
+
+def file_ice40(bundle: Path, res: FlowResult | None, reason: str = "") -> BitstreamResult:
+    """Put the iCE40 outcome into the bundle: the .bin in ``bitstreams/``, or ``ice40/DOES_NOT_FIT.txt``.
+
+    The logs go to ``reports/ice40/`` as for ``make``; ``bitstreams/README.md`` is not touched here.
+    """
+    bundle = Path(bundle).absolute()
+    target = board_targets()["ice40"]
+    (bundle / "ice40").mkdir(exist_ok=True)
+    note = bundle / "ice40" / "DOES_NOT_FIT.txt"
+    note.unlink(missing_ok=True)
+    if res is None:
+        note.write_text(f"{reason}\nThe {target.board} bitstream was not built: see reports/ice40/.\n")
+        return BitstreamResult(board=target.board, device=target.device, status="does-not-fit", reason=reason,
+                               bitstream=None, fmax_mhz=None, constraint_mhz=target.clk_hz / 1e6,
+                               utilisation={}, elapsed_s=0.0)
+    shipped = bundle / "bitstreams" / target.bitstream
+    shutil.copyfile(res.bitstream, shipped)
+    reports = bundle / "reports" / "ice40"
+    reports.mkdir(parents=True, exist_ok=True)
+    for name in ("yosys", "yosys_stat", "nextpnr"):
+        if name in res.logs:
+            shutil.copyfile(res.logs[name], reports / res.logs[name].name)
+    return BitstreamResult(board=target.board, device=target.device,
+                           status="built" if res.timing_met else "timing-not-met", reason="",
+                           bitstream=shipped, fmax_mhz=res.fmax_mhz, constraint_mhz=res.constraint_mhz,
+                           utilisation=res.utilisation, elapsed_s=round(sum(res.elapsed_s.values()), 2))
+
+
+def write_summary(bundle: Path, results: dict[str, BitstreamResult]) -> None:
     """``bitstreams/README.md``: what was built, with the measured figures, and how to rebuild it."""
     lines = ["# Bitstreams", "",
              "Built from this folder by its Makefile (nextpnr seed 1); figures from nextpnr.", "",

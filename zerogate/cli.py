@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from zerogate.console import say as _say
-from zerogate.console import training_progress
+from zerogate.console import tool_line, training_progress
 from zerogate.errors import UserError
 
 PROG = "zerogate"
@@ -29,7 +29,14 @@ def _add_hw_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out-lanes", type=int, default=2, help="output elements per stream beat")
 
 
+def _targets(text: str) -> tuple[str, ...]:
+    return tuple(t.strip().lower() for t in text.split(",") if t.strip())
+
+
 def _add_synth_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", type=_targets, default=("ecp5", "ice40"), metavar="ecp5,ice40",
+                   help="FPGA families, comma-separated (default both; iCE40 = the iCEBreaker UP5K)")
+    p.add_argument("--verbose", action="store_true", help="also print the tools' own output")
     p.add_argument("--device", default="LFE5U-85F", help="ECP5 device (default LFE5U-85F)")
     p.add_argument("--package", default="CABGA381", help="device package (default CABGA381)")
     p.add_argument("--freq", type=float, default=100.0, help="clock constraint in MHz")
@@ -90,10 +97,11 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
             out=args.out, ir_path=args.ir, seed=args.seed, sparsity=args.sparsity,
             weight_bits=args.weight_bits, in_lanes=args.in_lanes, out_lanes=args.out_lanes,
             device=args.device, package=args.package, freq_mhz=args.freq, synth=not args.no_synth,
+            targets=args.target,
             command=" ".join([PROG, *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),
         )
         with training_progress() as progress:
-            d = build(opts, log=_say, progress=progress)
+            d = build(opts, log=_say, progress=progress, echo=tool_line if args.verbose else None)
         s = d.get("sim", {})
         _say(f"done: {args.out}/report.md — RTL == golden {s.get('matches')} of {s.get('vectors')}")
         return 0
@@ -121,7 +129,6 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     if args.cmd == "simulate":
         from hwgen.verilog import load_design
         from sim.runner import simulate
-
         from zerogate import golden, ir
         from zerogate.errors import VerificationError
 
@@ -135,14 +142,24 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
 
     if args.cmd == "synth":
         from hwgen.verilog import load_design
-
+        from zerogate.build import BuildOptions
         from zerogate.flow import synthesize_ecp5
 
+        targets = BuildOptions(targets=args.target).targets  # validated like build's
+        echo = tool_line if args.verbose else None
         design = load_design(args.rtl)
-        res = synthesize_ecp5(design.verilog_path, design.top_name, args.out, device=args.device,
-                              package=args.package, freq_mhz=args.freq)
-        print(f"LUT4 {res.lut4}  FF {res.ff}  DSP {res.dsp}  BRAM {res.bram}  "
-              f"Fmax {res.fmax_mhz} MHz  → {res.bitstream}")
+        if "ecp5" in targets:
+            res = synthesize_ecp5(design.verilog_path, design.top_name, args.out, device=args.device,
+                                  package=args.package, freq_mhz=args.freq, echo=echo)
+            print(f"ECP5: LUT4 {res.lut4}  FF {res.ff}  DSP {res.dsp}  BRAM {res.bram}  "
+                  f"Fmax {res.fmax_mhz} MHz  → {res.bitstream}")
+        if "ice40" in targets:  # the iCEBreaker board top: the bare accelerator has too many IOs for sg48
+            from zerogate.bundle import synthesize_board_ice40, write_bundle
+
+            bundle = write_bundle(design, args.out / "bundle", name=design.top_name)
+            res = synthesize_board_ice40(bundle, args.out / "ice40", echo=echo)
+            print(f"iCE40 UP5K (board top): LC {res.comb}  LUT4 {res.lut4}  FF {res.ff}  DSP {res.dsp}  "
+                  f"EBR {res.bram}  Fmax {res.fmax_mhz} MHz  → {res.bitstream}")
         return 0
     raise AssertionError(args.cmd)
 

@@ -1,4 +1,5 @@
-"""Console output for the CLI: quiet step lines, and rich progress bars for training epochs.
+"""Console output for the CLI: quiet step lines, rich progress bars for training epochs, and (only
+with ``--verbose``) the tools' own output.
 
 Kept apart from the steps themselves so library users get no output unless they ask for it.
 """
@@ -19,6 +20,11 @@ console = Console(stderr=True, highlight=False)
 
 def say(msg: str) -> None:
     console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {msg}")
+
+
+def tool_line(line: str) -> None:
+    """One line of a tool's own output (``--verbose``), verbatim: no markup, no wrapping."""
+    console.out(line, highlight=False, style="dim")
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""``report.json`` (machine-readable, every measured number) and ``report.md`` (the same, for people).
+"""``report.json`` (machine-readable, every measured number), ``report.md`` and ``report.html`` (the
+same, for people, with the plots of :mod:`zerogate.plots` in ``report/*.png``).
 
 Every figure comes from a step that measured it: accuracies from the golden model and PyTorch,
 matches from the Verilator run, cycles from the simulation, resources from Yosys' ``stat`` and
@@ -7,8 +8,10 @@ Fmax from the line nextpnr printed. Nothing here computes a hardware number of i
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,9 @@ import numpy as np
 from zerogate import __version__
 from zerogate.ir import Network
 from zerogate.metrics import layer_memory, network_stats
+
+#: Folder of the figures, beside report.md / report.html (links are relative to it).
+FIGURES = "report"
 
 
 def _layer_rows(net: Network) -> list[dict[str, Any]]:
@@ -134,14 +140,124 @@ def render_markdown(d: dict[str, Any]) -> str:
             f"{'met' if sy['timing_met'] else 'NOT met'}) |",
             f"| bitstream | `{Path(sy['bitstream']).name}` |",
         ]
+    lines += _ice40_lines(d.get("ice40"))
+    lines += _throughput_lines(d)
+    if d.get("figures"):
+        from zerogate.plots import CAPTIONS
+
+        lines += ["", "## Figures", ""]
+        for stem, path in d["figures"].items():
+            lines += [f"![{stem}]({path})", "", f"*{CAPTIONS.get(stem, stem)}*", ""]
     lines += ["", "## Step times (s)", "", "| step | seconds |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in d["timings"].items()]
     return "\n".join(lines) + "\n"
 
 
+def _ice40_lines(ice: dict[str, Any] | None) -> list[str]:
+    if not ice:
+        return []
+    lines = ["", "## FPGA (iCE40 UP5K sg48, iCEBreaker board top: synth_ice40 + nextpnr-ice40 + icepack)", ""]
+    if ice["status"] == "does-not-fit":
+        cells = ice.get("yosys_cells", {})
+        lines += [f"**Not built:** {ice['reason']}.", "",
+                  f"Yosys cells: {', '.join(f'{k} {v}' for k, v in sorted(cells.items())) or 'none'}. "
+                  "The note is in `bundle/ice40/DOES_NOT_FIT.txt`."]
+        return lines
+    util = ice.get("utilisation", {})
+
+    def u(name: str) -> str:
+        x = util.get(name)
+        return f"{x['used']} of {x['available']}" if x else "-"
+
+    return lines + [
+        "| resource | used |", "|---|---|",
+        f"| logic cells (ICESTORM_LC) | {u('ICESTORM_LC')} |",
+        f"| SB_LUT4 / SB_CARRY / FF (Yosys) | {ice['lut4']} / {ice['carry']} / {ice['ff']} |",
+        f"| EBR (ICESTORM_RAM) | {u('ICESTORM_RAM')} |",
+        f"| DSP (ICESTORM_DSP) | {u('ICESTORM_DSP')} |",
+        f"| IO (SB_IO) | {u('SB_IO')} |",
+        f"| Fmax (nextpnr, after routing) | {_mhz(ice['fmax_mhz'])} (constraint {ice['constraint_mhz']} MHz, "
+        f"{'met' if ice['timing_met'] else 'NOT met'}) |",
+        f"| bitstream | `bundle/bitstreams/{Path(ice['bitstream']).name}` |",
+    ]
+
+
+def _throughput_lines(d: dict[str, Any]) -> list[str]:
+    from zerogate.plots import throughput
+
+    rates = throughput(d)
+    if not rates:
+        return []
+    cpi = d.get("sim", {}).get("cycles_per_inference")
+    lines = ["", "## Throughput at the achieved Fmax", "",
+             "Core rate = Fmax ÷ cycles per inference (streaming, no stalls). A board top's UART link is far "
+             "slower than its core; the bare accelerator's rate is what an AXI4-Stream integration gets.", "",
+             "| target | Fmax | cycles per inference (simulated) | core inferences / s |",
+             "|---|---|---|---|"]
+    for (label, t), r in zip(_targets(d).items(), rates.values(), strict=True):
+        lines.append(f"| {label} | {_mhz(t.get('fmax_mhz'))} | {cpi} | {f'{r:,.0f}' if r else 'n/a'} |")
+    return lines
+
+
+def _targets(d: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    from zerogate.plots import targets
+
+    return targets(d)
+
+
+_IMG = re.compile(r"^!\[(?P<alt>[^\]]*)\]\((?P<src>[^)]+)\)$")
+
+
+def _inline(text: str) -> str:
+    """Escape, then the only inline markdown the report uses: `code`, **bold**, *italic*."""
+    t = html.escape(text)
+    t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
+    t = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", t)
+    return re.sub(r"(?<![\w*])\*([^*]+)\*(?![\w*])", r"<i>\1</i>", t)
+
+
+def render_html(markdown: str, title: str) -> str:
+    """``report.md`` as one self-contained HTML page (headings, tables, figures; no scripts, no CDN)."""
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           f"<title>{html.escape(title)}</title>",
+           "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
+           "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.2em .6em;"
+           "text-align:left}img{max-width:100%}code{background:#f4f4f4}</style></head><body>"]
+    table: list[list[str]] = []
+
+    def flush() -> None:
+        if table:
+            head, *body = table
+            out.append("<table><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr>")
+            out.extend("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in body)
+            out.append("</table>")
+            table.clear()
+
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not all(set(c) <= {"-", ":"} for c in cells):
+                table.append(cells)
+            continue
+        flush()
+        if m := re.match(r"^(#{1,6}) (.*)$", line):
+            n = len(m[1])
+            out.append(f"<h{n}>{_inline(m[2])}</h{n}>")
+        elif m := _IMG.match(line):
+            out.append(f'<p><img src="{html.escape(m["src"])}" alt="{html.escape(m["alt"])}"></p>')
+        elif line.strip():
+            out.append(f"<p>{_inline(line)}</p>")
+    flush()
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
 def write_reports(net: Network, facts: dict[str, Any], timings: dict[str, float], opts: Any,
-                  work: Path) -> dict[str, Any]:
-    """Write ``report.json`` and ``report.md`` into ``work``; return the data."""
+                  work: Path, *, plots: bool = True) -> dict[str, Any]:
+    """Write ``report.json``, ``report.md``, ``report.html`` and ``report/*.png`` into ``work``.
+
+    Returns the data; its ``figures`` maps each plot to its PNG, relative to ``work``.
+    """
     synth = facts.get("synth")
     d: dict[str, Any] = {
         "zerogate_version": __version__,
@@ -153,8 +269,15 @@ def write_reports(net: Network, facts: dict[str, Any], timings: dict[str, float]
         "layers": _layer_rows(net),
         "timings": timings,
     }
+    if plots:
+        from zerogate.plots import write_plots
+
+        pngs = write_plots(net, d, work / FIGURES)
+        d["figures"] = {k: p.relative_to(work).as_posix() for k, p in pngs.items()}
+    md = render_markdown(d)
     _write_atomic(work / "report.json", json.dumps(d, indent=2, default=_json_default) + "\n")
-    _write_atomic(work / "report.md", render_markdown(d))
+    _write_atomic(work / "report.md", md)
+    _write_atomic(work / "report.html", render_html(md, f"zerogate build report: {d['network']}"))
     return d
 
 

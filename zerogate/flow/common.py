@@ -154,7 +154,8 @@ def synthesize(flow: Flow, **script_values: Any) -> dict[str, int]:
     # Yosys writes its own log (-l): under YoWASP its stdout stops when ABC runs, so a captured
     # stdout is incomplete. The console (warnings, errors, runtime messages) is kept as well.
     log.unlink(missing_ok=True)
-    run = run_tool(YOSYS, ["-q", "-l", log.name, "-s", "synth.ys"], cwd=work, log=console, echo=flow.echo)
+    quiet = ["-q"] if flow.echo is None else []  # --verbose: Yosys's whole console, as it runs
+    run = run_tool(YOSYS, [*quiet, "-l", log.name, "-s", "synth.ys"], cwd=work, log=console, echo=flow.echo)
     check(YOSYS, run, full_log=log)
     flow.elapsed["yosys"] = run.elapsed_s
     return parse.parse_yosys_stat_json((work / names["stat_json"]).read_text())
