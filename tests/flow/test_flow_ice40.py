@@ -4,8 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from zerogate.flow import UP5K, DoesNotFitError, Ice40Device, synthesize_ice40
+from hwgen.verilog import generate
+from zerogate import cli
+from zerogate.flow import UP5K, DoesNotFitError, Ice40Device, ice40, synthesize_ice40
 from zerogate.flow.ice40 import check_fits, demand
+from zerogate.ir import Network
 
 COUNTER = """\
 module top(input clk, input rst, input [7:0] a, input [7:0] b, output reg [15:0] q);
@@ -70,3 +73,47 @@ def test_demand_counts_every_flip_flop_kind() -> None:
     with pytest.raises(DoesNotFitError, match="needs 7312 of 5280 LUTs, 9 of 8 DSP;"):
         check_fits(cells)
     check_fits({"SB_LUT4": 5280, "SB_RAM40_4K": 30})
+
+
+@pytest.fixture
+def rtl(small_net: Network, tmp_path: Path) -> Path:
+    generate(small_net, tmp_path / "rtl", in_lanes=5, out_lanes=2)
+    return tmp_path / "rtl"
+
+
+def _synth(rtl: Path, out: Path, *extra: str) -> list[str]:
+    return ["synth", "--rtl", str(rtl), "--out", str(out), "--target", "ice40", *extra]
+
+
+@pytest.mark.slow
+def test_cli_synth_ice40_is_quiet_unless_verbose(rtl: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cli.main(_synth(rtl, tmp_path / "quiet")) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("iCE40 UP5K (board top): LC ") and out.rstrip().endswith("zerogate_uart_top.bin")
+    assert err == ""  # the tools' output went to the logs only
+    assert "Info: Max frequency for clock" in (tmp_path / "quiet" / "ice40" / "nextpnr.log").read_text()
+
+    monkeypatch.setattr(ice40, "UP5K", Ice40Device(lut4=20))  # stop after Yosys: a quick verbose run
+    assert cli.main(_synth(rtl, tmp_path / "loud", "--verbose")) == 3
+    err = capsys.readouterr().err
+    assert "Executing SYNTH_ICE40 pass" in err  # Yosys, live (YoWASP's console stops at ABC)
+    assert err.rstrip().splitlines()[-1].startswith("zerogate: error: design does not fit iCE40 UP5K")
+
+
+@pytest.mark.slow
+def test_cli_does_not_fit_is_one_line(rtl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ice40, "UP5K", Ice40Device(lut4=20))
+    assert cli.main(_synth(rtl, tmp_path / "out")) == 3
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("zerogate: error: design does not fit iCE40 UP5K: needs ")
+    assert err.rstrip().endswith(" of 20 LUTs; try a higher sparsity, --style folded or the ECP5 target")
+
+
+def test_cli_rejects_an_unknown_target(rtl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["synth", "--rtl", str(rtl), "--out", str(tmp_path / "o"), "--target", "ecp5,gowin"]) == 2
+    assert "choose from ecp5, ice40" in capsys.readouterr().err
