@@ -28,7 +28,7 @@ from typing import Any
 
 from zerogate.errors import ConfigError
 
-__all__ = ["RunConfig", "load_run_config", "params_classes", "parse_run_config"]
+__all__ = ["RunConfig", "load_run_config", "params_classes", "parse_run_config", "run_config"]
 
 _RUN_KEYS = {"model": str, "method": str, "seed": int, "out": str}
 _TABLES = ("run", "method")
@@ -122,3 +122,16 @@ def load_run_config(path: str | Path) -> RunConfig:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
     return parse_run_config(doc, path)
+
+
+def run_config(cfg: RunConfig, seed: int | None = None, progress: Any = None) -> Any:
+    """Run the configured method on the configured model (``seed`` overrides the config's); the
+    result has ``net`` (the IR), ``test_x``/``test_y`` and ``summary()``."""
+    s = cfg.seed if seed is None else seed
+    try:
+        from compress.methods import run_method
+    except ImportError:  # only method 2 is available
+        from compress.methods.mixed import run_mixed
+
+        return run_mixed(cfg.model, cfg.params, s, progress)
+    return run_method(cfg.method, cfg.model, cfg.params, seed=s, progress=progress)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from zerogate.console import say as _say
 from zerogate.console import tool_line, training_progress
-from zerogate.errors import UserError
+from zerogate.errors import ConfigError, UserError
 
 PROG = "zerogate"
 
@@ -54,9 +54,12 @@ def parser() -> argparse.ArgumentParser:
     _add_hw_opts(p)
     _add_synth_opts(p)
 
-    p = sub.add_parser("compress", help="train, prune and quantize the digits MLP; write its IR")
-    p.add_argument("--out", type=Path, required=True, help="folder for ir/ and testset.npz")
+    p = sub.add_parser("compress", help="prune and quantize a model (default: the digits MLP); write its IR")
+    p.add_argument("--out", type=Path, default=None, help="folder for ir/ and testset.npz")
+    p.add_argument("--config", type=Path, default=None,
+                   help="TOML run config (model, method, its parameters; see examples/)")
     _add_compress_opts(p)
+    p.set_defaults(seed=None)  # None: the config's seed, else 0
 
     p = sub.add_parser("generate", help="IR → Verilog of the sparse accelerator")
     p.add_argument("ir", type=Path, help="IR folder (holds manifest.json)")
@@ -89,6 +92,29 @@ def _load_vectors(path: Path):
                         "with an integer array 'x'") from None
 
 
+def _compress_config(args: argparse.Namespace) -> int:
+    """``compress --config FILE``: the configured method, its IR and test split written atomically."""
+    from compress.runconfig import load_run_config
+
+    cfg = load_run_config(args.config)  # fail fast, before any training
+    out = args.out or cfg.out
+    if out is None:
+        raise ConfigError(f"{args.config}: no output folder; pass --out DIR or set [run] out")
+    import numpy as np
+
+    from compress.runconfig import run_config
+    from zerogate import ir
+    from zerogate.build import staged_output
+
+    with staged_output(out) as work, training_progress() as progress:
+        res = run_config(cfg, args.seed, progress)
+        ir.save(res.net, work / "ir")
+        np.savez(work / "testset.npz", x=res.test_x, y=res.test_y)
+    print(res.summary())
+    _say(f"wrote {out}/ir and {out}/testset.npz")
+    return 0
+
+
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     if args.cmd == "build":
         from zerogate.build import BuildOptions, build
@@ -106,10 +132,15 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         _say(f"done: {args.out}/report.md — RTL == golden {s.get('matches')} of {s.get('vectors')}")
         return 0
 
+    if args.cmd == "compress" and args.config is not None:
+        return _compress_config(args)
+
     if args.cmd == "compress":
         from zerogate.build import BuildOptions, BuildState, staged_output, step_compress
 
-        opts = BuildOptions(out=args.out, seed=args.seed, sparsity=args.sparsity,
+        if args.out is None:
+            raise ConfigError("compress needs --out DIR (or --config FILE with [run] out)")
+        opts = BuildOptions(out=args.out, seed=0 if args.seed is None else args.seed, sparsity=args.sparsity,
                             weight_bits=args.weight_bits)
         with staged_output(args.out) as work, training_progress() as progress:
             step_compress(opts, BuildState(work=work), progress)
