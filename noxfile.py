@@ -47,3 +47,11 @@ def lint(session: nox.Session) -> None:
     """ruff over everything."""
     session.install("ruff")
     session.run("ruff", "check", ".")
+
+
+@nox.session(name="bench-compress", python=PY)
+def bench_compress(session: nox.Session) -> None:
+    """Every compression method at several budgets on every bundled model → docs/benchmarks/
+    compression.md + compression_pareto.png (`-- --quick` for a tiny sweep; resumes from build/)."""
+    _install(session)
+    session.run("python", "-m", "bench.compress", *session.posargs)
