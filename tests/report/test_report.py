@@ -77,7 +77,7 @@ def test_report_of_a_tiny_build_with_an_ice40_bitstream(small_net: Network, tmp_
     assert saved["sim"]["matches"] == saved["sim"]["vectors"] == 24
     ice = saved["ice40"]
     assert ice["status"] == "built" and ice["family"] == "ice40"
-    assert ice["utilisation"]["ICESTORM_LC"]["used"] > 0
+    assert ice["utilisation"]["ICESTORM_LC"]["used"] > 0 and ice["fmax_mhz"] > 12 and ice["timing_met"]
     assert (tmp_path / "bundle" / "bitstreams" / "zerogate_icebreaker.bin").stat().st_size > 100_000
     assert not (tmp_path / "bundle" / "ice40" / "DOES_NOT_FIT.txt").exists()
     assert "| iCE40UP5K | built |" in (tmp_path / "bundle" / "bitstreams" / "README.md").read_text()

@@ -212,19 +212,25 @@ def pack(flow: Flow, extra_args: tuple[str, ...] = ()) -> Path:
     return bit
 
 
-def worst_clock(clocks: dict[str, ClockTiming]) -> ClockTiming | None:
-    return min(clocks.values(), key=lambda c: c.fmax_mhz) if clocks else None
+def finish(flow: Flow, *, device: str, package: str, seed: int, freq_mhz: float, cells: dict[str, int],
+           util: dict[str, tuple[int, int]], clocks: dict[str, ClockTiming], bit: Path,
+           counts: dict[str, int]) -> FlowResult:
+    """The result of a finished run, said in one line; ``counts`` are the family's headline numbers."""
+    worst = min(clocks.values(), key=lambda c: c.fmax_mhz) if clocks else None
+    res = FlowResult(
+        device=device, package=package, top=flow.top, seed=seed, **counts,
+        fmax_mhz=worst.fmax_mhz if worst else None, constraint_mhz=float(freq_mhz),
+        timing_met=all(c.met for c in clocks.values()), bitstream=bit, clocks=clocks, utilisation=util,
+        yosys_cells=cells, logs=dict(flow.logs), elapsed_s=dict(flow.elapsed), family=flow.family.name,
+    )
+    fmax = f"{res.fmax_mhz:.2f} MHz" if res.fmax_mhz is not None else "no clock"
+    flow.say(f"done: {res.comb} logic cells, {res.ff} FF, {res.dsp} DSP, {res.bram} BRAM, Fmax {fmax} "
+             f"({'met' if res.timing_met else 'NOT met'} at {freq_mhz:g} MHz) -> {bit}")
+    return res
 
 
 def used(util: dict[str, tuple[int, int]], name: str) -> int:
     return util.get(name, (0, 0))[0]
-
-
-def summary(res: FlowResult) -> str:
-    """One line for the console: what was used, how fast, where the bitstream is."""
-    fmax = f"{res.fmax_mhz:.2f} MHz" if res.fmax_mhz is not None else "no clock"
-    return (f"done: {res.comb} logic cells, {res.ff} FF, {res.dsp} DSP, {res.bram} BRAM, Fmax {fmax} "
-            f"({'met' if res.timing_met else 'NOT met'} at {res.constraint_mhz:g} MHz) -> {res.bitstream}")
 
 
 def _partial(bit: Path) -> Path:

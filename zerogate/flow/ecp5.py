@@ -52,20 +52,11 @@ def synthesize_ecp5(verilog: Path, top: str, work_dir: Path, *, device: str = "L
     flow.say("ecppack: packing the bitstream")
     bit = common.pack(flow)
 
-    worst = common.worst_clock(clocks)
-    res = FlowResult(
-        device=device, package=package, top=top, seed=seed,
-        lut4=cells.get("LUT4", 0), carry=cells.get("CCU2C", 0),
-        ff=common.used(util, "TRELLIS_FF"), dsp=common.used(util, "MULT18X18D"),
-        bram=common.used(util, "DP16KD"), io=common.used(util, "TRELLIS_IO"),
-        comb=common.used(util, "TRELLIS_COMB"),
-        fmax_mhz=worst.fmax_mhz if worst else None, constraint_mhz=float(freq_mhz),
-        timing_met=all(c.met for c in clocks.values()), bitstream=bit, clocks=clocks,
-        utilisation=util, yosys_cells=cells, logs=dict(flow.logs), elapsed_s=dict(flow.elapsed),
-        family="ecp5",
-    )
-    flow.say(common.summary(res))
-    return res
+    counts = {"lut4": cells.get("LUT4", 0), "carry": cells.get("CCU2C", 0),
+              **{k: common.used(util, name) for k, name in (("ff", "TRELLIS_FF"), ("dsp", "MULT18X18D"),
+                 ("bram", "DP16KD"), ("io", "TRELLIS_IO"), ("comb", "TRELLIS_COMB"))}}
+    return common.finish(flow, device=device, package=package, seed=seed, freq_mhz=freq_mhz, cells=cells,
+                         util=util, clocks=clocks, bit=bit, counts=counts)
 
 
 def _render_synth_script(**values: Any) -> str:

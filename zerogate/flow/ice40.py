@@ -81,17 +81,9 @@ def synthesize_ice40(verilog: Path | list[Path], top: str, work_dir: Path, *, de
     flow.say("icepack: packing the bitstream")
     bit = common.pack(flow)
 
-    worst = common.worst_clock(clocks)
-    res = FlowResult(
-        device=device.name, package=device.package, top=top, seed=seed,
-        lut4=cells.get("SB_LUT4", 0), carry=cells.get("SB_CARRY", 0),
-        ff=sum(n for k, n in cells.items() if k.startswith("SB_DFF")),
-        dsp=common.used(util, "ICESTORM_DSP"), bram=common.used(util, "ICESTORM_RAM"),
-        io=common.used(util, "SB_IO"), comb=common.used(util, "ICESTORM_LC"),
-        fmax_mhz=worst.fmax_mhz if worst else None, constraint_mhz=float(freq_mhz),
-        timing_met=all(c.met for c in clocks.values()), bitstream=bit, clocks=clocks,
-        utilisation=util, yosys_cells=cells, logs=dict(flow.logs), elapsed_s=dict(flow.elapsed),
-        family="ice40",
-    )
-    flow.say(common.summary(res))
-    return res
+    counts = {"lut4": cells.get("SB_LUT4", 0), "carry": cells.get("SB_CARRY", 0),
+              "ff": sum(n for k, n in cells.items() if k.startswith("SB_DFF")),
+              **{k: common.used(util, name) for k, name in (("dsp", "ICESTORM_DSP"), ("bram", "ICESTORM_RAM"),
+                 ("io", "SB_IO"), ("comb", "ICESTORM_LC"))}}
+    return common.finish(flow, device=device.name, package=device.package, seed=seed, freq_mhz=freq_mhz,
+                         cells=cells, util=util, clocks=clocks, bit=bit, counts=counts)
