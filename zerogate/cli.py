@@ -11,8 +11,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from zerogate.console import build_progress, tool_line, training_progress
 from zerogate.console import say as _say
-from zerogate.console import tool_line, training_progress
 from zerogate.errors import ConfigError, UserError
 
 PROG = "zerogate"
@@ -126,8 +126,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
             targets=args.target,
             command=" ".join([PROG, *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),
         )
-        with training_progress() as progress:
-            d = build(opts, log=_say, progress=progress, echo=tool_line if args.verbose else None)
+        with build_progress() as (progress, log):
+            d = build(opts, log=log, progress=progress, echo=tool_line if args.verbose else None)
         s = d.get("sim", {})
         _say(f"done: {args.out}/report.md — RTL == golden {s.get('matches')} of {s.get('vectors')}")
         return 0
