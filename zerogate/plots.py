@@ -21,8 +21,9 @@ CAPTIONS = {
     "layers": "Per-layer sparsity (left) and the weight bit-widths of the output channels (right).",
     "memory": "Weight memory per layer: nonzero weights, CSR indices, per-channel parameters (bias, shift, "
               "width), per zerogate.metrics.",
-    "resources": "Whole-design utilisation per target, from nextpnr's post-pack table (per-layer figures "
-                 "would need a hierarchical synthesis, which the flow does not run).",
+    "resources": "Whole-design utilisation per target, from nextpnr's post-pack table; for a design that "
+                 "does not fit the iCE40, Yosys's cell counts against the part (per-layer figures would "
+                 "need a hierarchical synthesis, which the flow does not run).",
     "performance": "Cycles per inference and latency (measured in simulation) and the accelerator core's "
                    "inferences per second at the Fmax nextpnr reported for each target (for a board top, "
                    "its UART link is far slower than the core).",
@@ -91,17 +92,27 @@ def _resources(ax: Any, net: Network, d: dict[str, Any]) -> None:
                 labels.append(f"{name}\n{u['used']}/{u['available']}")
                 pct.append(100 * u["used"] / u["available"])
                 colors.append(f"C{k}")
+    legend = [_patch(f"C{k}", lbl) for k, lbl in enumerate(ts)]
     ice = d.get("ice40") or {}
-    if not ts:
-        ax.text(0.5, 0.5, "no place and route in this build", ha="center", va="center")
-    else:
-        ax.barh(labels, pct, color=colors)
-        ax.set_xlabel("% of the device used")
-        ax.set_xlim(0, max(100, *pct))
-        ax.legend(handles=[_patch(f"C{k}", lbl) for k, lbl in enumerate(ts)], fontsize="small",
-                  loc="lower right")
-    if ice.get("status") == "does-not-fit":
+    if ice.get("status") == "does-not-fit":  # what Yosys says it needs, against the part
+        from zerogate.flow.ice40 import UP5K, demand
+
+        for what, need, have in demand(ice.get("yosys_cells", {}), UP5K):
+            if need and have:
+                labels.append(f"{what} (Yosys)\n{need}/{have}")
+                pct.append(100 * need / have)
+                colors.append("tab:red")
+        legend.append(_patch("tab:red", "iCE40 UP5K: demand, not built"))
         ax.set_title(ice["reason"].split(";")[0], fontsize="small", color="tab:red")
+    if not labels:
+        ax.text(0.5, 0.5, "no place and route in this build", ha="center", va="center")
+        ax.set_axis_off()
+        return
+    ax.barh(labels, pct, color=colors)
+    ax.axvline(100, color="black", linewidth=0.8)
+    ax.set_xlabel("% of the device used")
+    ax.set_xlim(0, max(100, *pct) * 1.05)
+    ax.legend(handles=legend, fontsize="small", loc="lower right")
 
 
 def _patch(color: str, label: str) -> Any:
