@@ -50,7 +50,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from compress.config import MAX_COMPRESS_WEIGHT_BITS, ProgressCallback, ProgressEvent
+from compress.config import MAX_COMPRESS_WEIGHT_BITS, ProgressCallback, ProgressEvent, _float, _int
 from compress.qnet import QuantNet
 from compress.quant import fake_quant_weight
 from compress.train import Batches, deterministic, train_epochs
@@ -102,17 +102,19 @@ class MixedParams:
                               f"{MIN_WEIGHT_BITS}..{MAX_COMPRESS_WEIGHT_BITS}")
         if len(set(p)) != len(p) or not any(b > 0 for b in p):
             raise ConfigError(f"precisions {list(p)} must be distinct and hold at least one nonzero width")
-        _num("lambda", self.lam, 0.0, math.inf, "[)", "λ must be >= 0")
+        _float("lambda", self.lam, -math.inf, math.inf, "()")
+        if self.lam < 0:
+            raise ConfigError(f"lambda = {self.lam}: λ must be >= 0 (0 = no cost, accuracy only)")
         if self.cost not in ("size", "latency"):
             raise ConfigError(f"cost must be 'size' or 'latency', got {self.cost!r}")
         _int("act_bits", self.act_bits, 2, MAX_BITS)
         _int("warmup_epochs", self.warmup_epochs, 0)
         _int("search_epochs", self.search_epochs, 1)
         _int("finetune_epochs", self.finetune_epochs, 0)
-        _num("tau_start", self.tau_start, 0.0, 1e3, "(]")
-        _num("tau_end", self.tau_end, 0.0, self.tau_start, "(]", "tau_end must be in (0, tau_start]")
+        _float("tau_start", self.tau_start, 0.0, 1e3, "(]")
+        _float("tau_end", self.tau_end, 0.0, self.tau_start, "(]")  # anneals downwards
         for name in ("lr", "alpha_lr"):
-            _num(name, getattr(self, name), 0.0, 10.0, "(]")
+            _float(name, getattr(self, name), 0.0, 10.0, "(]")
         _int("batch_size", self.batch_size, 1)
         _int("lanes", self.lanes, 1, 4096)
 
@@ -130,22 +132,6 @@ class MixedParams:
                 raise ConfigError(f"precisions must be a list of integers, got {kw['precisions']!r}")
             kw["precisions"] = tuple(kw["precisions"])
         return cls(**kw)
-
-
-def _int(name: str, v: object, lo: int, hi: int | None = None) -> None:
-    if not isinstance(v, int) or isinstance(v, bool):
-        raise ConfigError(f"{name} must be an integer, got {v!r}")
-    if v < lo or (hi is not None and v > hi):
-        raise ConfigError(f"{name} = {v} is outside {lo}..{hi if hi is not None else 'inf'}")
-
-
-def _num(name: str, v: object, lo: float, hi: float, bounds: str, msg: str | None = None) -> None:
-    if not isinstance(v, int | float) or isinstance(v, bool):
-        raise ConfigError(f"{name} must be a number, got {v!r}")
-    ok = (v >= lo if bounds[0] == "[" else v > lo) and (v <= hi if bounds[1] == "]" else v < hi)
-    if not ok or math.isnan(v):
-        raise ConfigError(f"{name} = {v}: {msg}" if msg else
-                          f"{name} = {v} is outside {bounds[0]}{lo}, {hi}{bounds[1]}")
 
 
 class ChannelChoice(nn.Module):
