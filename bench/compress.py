@@ -71,6 +71,8 @@ def _points(model: str, quick: bool) -> list[Point]:
     ep = _epochs(quick)
     mixed = {"search_epochs": ep["search"], "finetune_epochs": ep["finetune"]}
     pts = [Point(model, "mixed (method 2)", "mixed", f"λ={lam:g}", {**mixed, "lambda": lam}) for lam in lams]
+    pts += [Point(model, "mixed, prune → precision", "mixed", f"λ={lam:g}",
+                  {**mixed, "lambda": lam, "schedule": "sequential"}) for lam in lams]
     pts += [
         Point(model, "fixed 8-bit", "mixed", "8 bit", {**mixed, "precisions": [8], "lambda": 0.0}),
         Point(model, "fixed 2-bit", "mixed", "2 bit", {**mixed, "precisions": [2], "lambda": 0.0}),

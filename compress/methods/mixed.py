@@ -15,6 +15,11 @@ chooses a precision ``p`` from a set ``P`` that contains 0 bits (= the channel i
   quantized to ``act_bits``). Pruned channels keep ``bits == 0``, so :func:`compress.export.export_net`
   removes them from the IR and from the next layer's inputs.
 
+``schedule = "sequential"`` is the comparison the paper makes with pruning and mixed precision
+applied one after the other: a channel-pruning search over ``{0, max P}``, its choice frozen,
+then a precision search over the nonzero widths of ``P`` on the surviving channels (each
+``search_epochs`` long), then the one fine-tune.
+
 Where this differs from the paper, or its details were not available (choices, measured in
 ``docs/benchmarks/compression.md``):
 
@@ -67,6 +72,7 @@ LATENCY_TABLE: dict[int, float] = {b: 1.0 for b in range(MIN_WEIGHT_BITS, MAX_CO
 _BIAS_BITS_ESTIMATE = 16
 
 Cost = Literal["size", "latency"]
+Schedule = Literal["joint", "sequential"]
 
 
 def _clog2(n: int) -> int:
@@ -90,6 +96,7 @@ class MixedParams:
     alpha_lr: float = 0.05
     batch_size: int = 64
     lanes: int = 8  # MAC lanes of the latency model
+    schedule: Schedule = "joint"
 
     def __post_init__(self) -> None:
         p = self.precisions
@@ -107,6 +114,8 @@ class MixedParams:
             raise ConfigError(f"lambda = {self.lam}: λ must be >= 0 (0 = no cost, accuracy only)")
         if self.cost not in ("size", "latency"):
             raise ConfigError(f"cost must be 'size' or 'latency', got {self.cost!r}")
+        if self.schedule not in ("joint", "sequential"):
+            raise ConfigError(f"schedule must be 'joint' or 'sequential', got {self.schedule!r}")
         _int("act_bits", self.act_bits, 2, MAX_BITS)
         _int("warmup_epochs", self.warmup_epochs, 0)
         _int("search_epochs", self.search_epochs, 1)
@@ -238,14 +247,15 @@ def search_costs(choices: list[ChannelChoice], geom: list[_LayerGeom], lanes: in
 
 
 def attach_search(net: QuantNet, precisions: tuple[int, ...]) -> list[ChannelChoice]:
-    """Put the soft choice on every weight layer (the last one without 0 bits); float mode."""
+    """Put the soft choice on every weight layer (the last one without 0 bits); float mode.
+    Channels already pruned (``bits == 0``) stay pruned."""
     net.set_quant(False)
     layers = net.weight_layers()
     choices = []
     for k, ly in enumerate(layers):
         prec = tuple(p for p in precisions if p or k < len(layers) - 1)
         ch = ChannelChoice(ly.n_out, prec, ly.weight.dtype)
-        ly.set_bits(max(prec))  # keep every channel alive while searching
+        ly.set_bits(torch.where(ly.bits == 0, 0, max(prec)))  # the rest stay alive while searching
         parametrize.register_parametrization(ly, "weight", _MixedWeight(ch))
         if ly.bias is not None:
             parametrize.register_parametrization(ly, "bias", _KeptBias(ch))
@@ -259,13 +269,13 @@ def detach_search(net: QuantNet, choices: list[ChannelChoice]) -> None:
         for name in ("weight", "bias"):
             if parametrize.is_parametrized(ly, name):
                 parametrize.remove_parametrizations(ly, name, leave_parametrized=False)
-        ly.set_bits(ch.hard_bits())
+        ly.set_bits(torch.where(ly.bits == 0, 0, ch.hard_bits()))
 
 
-def _search(net: QuantNet, data: Batches, params: MixedParams, gen: torch.Generator,
-            progress: ProgressCallback | None) -> list[ChannelChoice]:
+def _search(net: QuantNet, data: Batches, params: MixedParams, precisions: tuple[int, ...], phase: str,
+            gen: torch.Generator, progress: ProgressCallback | None) -> list[ChannelChoice]:
     geom = _geometry(net)
-    choices = attach_search(net, params.precisions)
+    choices = attach_search(net, precisions)
     weights = [p for n, p in net.named_parameters() if "alpha" not in n]
     opt_w = torch.optim.Adam(weights, lr=params.lr)
     opt_a = torch.optim.Adam([c.alpha for c in choices], lr=params.alpha_lr)
@@ -288,7 +298,7 @@ def _search(net: QuantNet, data: Batches, params: MixedParams, gen: torch.Genera
             total += float(loss.detach()) * len(yb)
             n += len(yb)
         if progress is not None:
-            progress(ProgressEvent(phase="search", completed=ep + 1, total=n_ep, loss=total / n))
+            progress(ProgressEvent(phase=phase, completed=ep + 1, total=n_ep, loss=total / n))
     net.eval()
     return choices
 
@@ -307,8 +317,11 @@ def compress_mixed(net: QuantNet, x_train: torch.Tensor, y_train: torch.Tensor, 
             net.set_quant(False)
             train_epochs(net, data, params.warmup_epochs, params.lr, generator=gen, phase="warm-up",
                          progress=progress)
-        choices = _search(net, data, params, gen, progress)
-        detach_search(net, choices)
+        prec = params.precisions
+        if params.schedule == "sequential" and 0 in prec and len(prec) > 2:
+            detach_search(net, _search(net, data, params, (0, max(prec)), "prune search", gen, progress))
+            prec = tuple(p for p in prec if p)
+        detach_search(net, _search(net, data, params, prec, "search", gen, progress))
         net.set_quant(False)
         net.calibrate(x_train)
         net.set_quant(True)

@@ -77,6 +77,21 @@ def test_cnn_pruned_conv_channels_bit_exact() -> None:
     assert _mismatches(q, net, ds.test_int[:200]) == 0
 
 
+def test_sequential_schedule_keeps_stage_one_pruning() -> None:
+    """Prune search, then a precision search on the survivors: pruned channels stay out."""
+    ds = load_digits_flat(0)
+    params = MixedParams(lam=5.0, search_epochs=3, finetune_epochs=1, alpha_lr=0.2, schedule="sequential")
+    events: list = []
+    q, x, y = _float_net(lambda: digits_mlp(12), ds)
+    info = compress_mixed(q, x, y, params, 0, events.append)
+    assert [e.phase for e in events if e.completed == 1] == ["prune search", "search", "fine-tune"]
+    bits = np.array(info["channel_bits"][0])
+    assert (bits == 0).any() and set(bits[bits > 0].tolist()) <= {2, 4, 8}
+    net = export_net(q, "seq")
+    assert net.weight_layers[0].out_features == int((bits > 0).sum())
+    assert _mismatches(q, net, ds.test_int) == 0
+
+
 def test_same_seed_same_ir() -> None:
     ds = load_digits_flat(0)
     a = _compress(lambda: digits_mlp(8), ds, MixedParams(search_epochs=2, finetune_epochs=1), seed=3)[1]
@@ -112,6 +127,7 @@ def test_costs_follow_the_choice() -> None:
     ({"search_epochs": 2.5}, "must be an integer"),
     ({"tau_end": 10.0}, "tau_end"),
     ({"epochs": 3}, "unknown key 'epochs'"),
+    ({"schedule": "random"}, "schedule must be"),
 ])
 def test_bad_params(d: dict, msg: str) -> None:
     with pytest.raises(ConfigError, match=msg):
