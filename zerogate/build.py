@@ -229,15 +229,15 @@ def step_ice40(state: BuildState, built: dict[str, Any], log: Log, echo: Log | N
     from zerogate.flow import DoesNotFitError
     from zerogate.flow.parse import parse_yosys_stat_json
 
-    bundle = state.work / "bundle"
+    bundle, work = state.work / "bundle", state.work / "synth_ice40"
     try:
-        res = synthesize_board_ice40(bundle, state.work / "synth_ice40", echo=echo)
-        filed = file_ice40(bundle, res)
+        res = synthesize_board_ice40(bundle, work, echo=echo)
+        filed = file_ice40(bundle, work, res)
         state.facts["ice40"] = {"status": filed.status, **res.to_dict(relative_to=state.work)}
     except DoesNotFitError as e:
         reason = str(e).split(" (log: ")[0]
-        filed = file_ice40(bundle, None, reason)
-        stat = state.work / "synth_ice40" / "yosys_stat.json"
+        filed = file_ice40(bundle, work, None, reason)
+        stat = work / "yosys_stat.json"
         cells = parse_yosys_stat_json(stat.read_text()) if stat.is_file() else {}
         state.facts["ice40"] = {"status": "does-not-fit", "reason": reason, "device": "iCE40 UP5K",
                                 "package": "sg48", "yosys_cells": cells}

@@ -342,28 +342,27 @@ def synthesize_board_ice40(bundle: Path, work_dir: Path, *, device: Ice40Device 
                                   log=log, echo=echo)
 
 
-def file_ice40(bundle: Path, res: FlowResult | None, reason: str = "") -> BitstreamResult:
-    """Put the iCE40 outcome into the bundle: the .bin in ``bitstreams/``, or ``ice40/DOES_NOT_FIT.txt``.
-
-    The logs go to ``reports/ice40/`` as for ``make``; ``bitstreams/README.md`` is not touched here.
+def file_ice40(bundle: Path, work: Path, res: FlowResult | None, reason: str = "") -> BitstreamResult:
+    """Put the iCE40 outcome of the run in ``work`` into the bundle: the .bin in ``bitstreams/``, or
+    ``ice40/DOES_NOT_FIT.txt`` with ``reason``. The logs go to ``reports/ice40/`` as for ``make``.
     """
     bundle = Path(bundle).absolute()
     target = board_targets()["ice40"]
     (bundle / "ice40").mkdir(exist_ok=True)
+    reports = bundle / "reports" / "ice40"
+    reports.mkdir(parents=True, exist_ok=True)
+    for name in ("yosys.log", "yosys_stat.txt", "nextpnr.log"):
+        if (Path(work) / name).is_file():
+            shutil.copyfile(Path(work) / name, reports / name)
     note = bundle / "ice40" / "DOES_NOT_FIT.txt"
     note.unlink(missing_ok=True)
     if res is None:
-        note.write_text(f"{reason}\nThe {target.board} bitstream was not built: see reports/ice40/.\n")
+        note.write_text(f"{reason}\nThe {target.board} bitstream was not built: logs in reports/ice40/.\n")
         return BitstreamResult(board=target.board, device=target.device, status="does-not-fit", reason=reason,
                                bitstream=None, fmax_mhz=None, constraint_mhz=target.clk_hz / 1e6,
                                utilisation={}, elapsed_s=0.0)
     shipped = bundle / "bitstreams" / target.bitstream
     shutil.copyfile(res.bitstream, shipped)
-    reports = bundle / "reports" / "ice40"
-    reports.mkdir(parents=True, exist_ok=True)
-    for name in ("yosys", "yosys_stat", "nextpnr"):
-        if name in res.logs:
-            shutil.copyfile(res.logs[name], reports / res.logs[name].name)
     return BitstreamResult(board=target.board, device=target.device,
                            status="built" if res.timing_met else "timing-not-met", reason="",
                            bitstream=shipped, fmax_mhz=res.fmax_mhz, constraint_mhz=res.constraint_mhz,
@@ -373,7 +372,9 @@ def file_ice40(bundle: Path, res: FlowResult | None, reason: str = "") -> Bitstr
 def write_summary(bundle: Path, results: dict[str, BitstreamResult]) -> None:
     """``bitstreams/README.md``: what was built, with the measured figures, and how to rebuild it."""
     lines = ["# Bitstreams", "",
-             "Built from this folder by its Makefile (nextpnr seed 1); figures from nextpnr.", "",
+             "Built from this folder's RTL and constraints with the Makefile's tools and options "
+             "(nextpnr seed 1; iCE40 via zerogate's flow, which checks the fit first); figures from nextpnr.",
+             "",
              "| board | device | status | Fmax (MHz) | clock (MHz) | logic used | file | rebuild |",
              "|---|---|---|---|---|---|---|---|"]
     for fam, r in results.items():

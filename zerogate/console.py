@@ -19,7 +19,7 @@ console = Console(stderr=True, highlight=False)
 
 
 def say(msg: str) -> None:
-    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {msg}")
+    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {msg}", soft_wrap=True)  # one line stays one
 
 
 def tool_line(line: str) -> None:

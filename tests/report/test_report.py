@@ -108,4 +108,5 @@ def test_does_not_fit_is_recorded_not_fatal(small_net: Network, tmp_path: Path,
     assert ice["status"] == "does-not-fit" and ice["reason"] == note and ice["yosys_cells"]["SB_LUT4"] > 20
     assert f"**Not built:** {note}." in (tmp_path / "report.md").read_text()
     assert "does-not-fit" in (tmp_path / "bundle" / "bitstreams" / "README.md").read_text()
+    assert "SB_LUT4" in (tmp_path / "bundle" / "reports" / "ice40" / "yosys_stat.txt").read_text()
     _images_ok(tmp_path / "report.html")
