@@ -1,0 +1,269 @@
+"""What every compression method shares: the data, the float pre-training, the prune / fine-tune
+loops, and :func:`finish`, which turns a compressed :class:`~compress.qnet.QuantNet` into a
+checked :class:`MethodResult`.
+
+Why one ``finish``: every method's numbers must mean the same thing. Accuracy is the golden model
+on the exported IR over the test split (not the torch forward), memory is
+:func:`zerogate.metrics.network_stats` of that IR, and the ratios divide ``32·N`` / ``8·N`` by
+it with ``N`` the float model's weight slots before any channel was removed (so removed channels
+count as saved, as in ``bench/compress.py``). ``reference_mismatches`` counts the integers where
+the float64 PyTorch reference differs from the golden model, on every IR node and test sample:
+anything but 0 is a bug.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from compress.config import ProgressCallback, ProgressEvent, _float, _int
+from compress.prune import _keep_mask, apply_masks
+from compress.qnet import QuantNet
+from compress.quant import QuantWeightLayer
+from compress.train import Batches, Distill, train_epochs
+from zerogate.errors import ConfigError
+from zerogate.fixedpoint import FixedFormat
+
+__all__ = ["FLOAT_EPOCHS", "FLOAT_LR", "Data", "MethodResult", "finish", "float_model", "global_masks",
+           "load_data", "masked_train", "params_from_dict", "prune_finetune", "qat", "start", "to_qnet"]
+
+#: Float pre-training before any method (AdamW, cosine decay, batch 64): the same recipe as
+#: method 2's, so every method starts from the identical float model for a given seed.
+FLOAT_EPOCHS, FLOAT_LR, FLOAT_BATCH = 40, 1e-2, 64
+
+
+@dataclass(frozen=True, eq=False)
+class Data:
+    """One bundled model's data set as training tensors plus the integer test vectors."""
+
+    name: str
+    x_train: torch.Tensor  # float32 real values
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    test_int: np.ndarray  # int64 input integers of the test split (what the hardware sees)
+    test_labels: np.ndarray
+    input_format: FixedFormat
+
+    def batches(self, batch_size: int) -> Batches:
+        return Batches(self.x_train, self.y_train, batch_size)
+
+
+def load_data(model: str) -> Data:
+    """The data of ``compress.models.MODELS[model]`` (split seed 0: the split never varies)."""
+    from compress.models import MODELS
+
+    ds = MODELS[model].load(0)
+    return Data(ds.name, torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train),
+                torch.from_numpy(ds.x_test), torch.from_numpy(ds.y_test), ds.test_int, ds.y_test,
+                ds.input_format)
+
+
+_FLOAT_CACHE: dict[tuple[str, int, int], tuple[dict[str, torch.Tensor], float]] = {}
+
+
+def float_model(model: str, data: Data, seed: int, epochs: int = FLOAT_EPOCHS,
+                progress: ProgressCallback | None = None) -> tuple[nn.Module, float]:
+    """The float model trained from ``seed`` and its test accuracy; cached in memory per
+    ``(model, seed, epochs)`` so a sweep over budgets trains it once (a fresh copy each call)."""
+    from compress.models import MODELS
+    from compress.train import accuracy, deterministic
+
+    m = MODELS[model].build()
+    key = (model, seed, epochs)
+    if key not in _FLOAT_CACHE:
+        with deterministic(seed):
+            m = MODELS[model].build()
+            train_epochs(m, data.batches(FLOAT_BATCH), epochs, FLOAT_LR,
+                         generator=torch.Generator().manual_seed(seed), phase="float", progress=progress)
+        _FLOAT_CACHE[key] = (copy.deepcopy(m.state_dict()), accuracy(m, data.x_test, data.y_test))
+    elif progress is not None:
+        progress(ProgressEvent(phase="float (cached)", completed=epochs, total=epochs, loss=float("nan")))
+    state, acc = _FLOAT_CACHE[key]
+    m.load_state_dict(copy.deepcopy(state))
+    return m.eval(), acc
+
+
+def to_qnet(model: nn.Module, data: Data, act_bits: int, weight_bits: int = 8) -> QuantNet:
+    """Trace the float ``model`` into a QuantNet (float mode; calibrate before quantizing)."""
+    from compress.trace import from_module
+
+    return from_module(model, data.x_train[:256], input_format=data.input_format, act_bits=act_bits,
+                       weight_bits=weight_bits)
+
+
+@dataclass(frozen=True, eq=False)
+class Start:
+    """What every method run begins with: the data, the traced float net, its float accuracy
+    (of the float model) and the wall-clock start."""
+
+    data: Data
+    qnet: QuantNet
+    float_accuracy: float
+    t0: float
+    teacher: nn.Module  # the float model (for distillation)
+
+
+def start(model: str, seed: int, act_bits: int, progress: ProgressCallback | None) -> Start:
+    """Load ``model``'s data, pre-train (or take from the cache) its float model, trace it."""
+    t0 = time.perf_counter()
+    data = load_data(model)
+    m, acc = float_model(model, data, seed, progress=progress)
+    return Start(data, to_qnet(m, data, act_bits), acc, t0, m)
+
+
+@torch.no_grad()
+def global_masks(layers: list[QuantWeightLayer], scores: list[torch.Tensor], sparsity: float) -> None:
+    """Keep the largest ``scores`` over all layers together so ``sparsity`` of all weights are 0.
+
+    Pruned weights must score below every kept one (callers multiply by the mask), so masks only
+    grow along a ramp. Every layer keeps at least its one best weight: an emptied layer would make
+    the network's output a constant.
+    """
+    flat = torch.cat([s.flatten() for s in scores])
+    keep = _keep_mask(flat, sparsity)
+    start = 0
+    for ly, s in zip(layers, scores, strict=True):
+        k = keep[start : start + s.numel()].view_as(s)
+        if not bool(k.any()):
+            k.view(-1)[int(s.flatten().argmax())] = 1.0
+        ly.mask.copy_(k)
+        start += s.numel()
+    apply_masks(layers)
+
+
+def masked_train(qnet: QuantNet, data: Batches, epochs: int, lr: float, *, generator: torch.Generator,
+                 phase: str, progress: ProgressCallback | None, distill: Distill | None = None) -> float:
+    """Train with the masks frozen (pruned weights re-zeroed after every step)."""
+    layers = qnet.weight_layers()
+    return train_epochs(qnet, data, epochs, lr, generator=generator, phase=phase, progress=progress,
+                        after_step=lambda: apply_masks(layers), distill=distill)
+
+
+def prune_finetune(qnet: QuantNet, data: Batches, schedule: list[float],
+                   score: Callable[[], list[torch.Tensor]], *, epochs: int, lr: float,
+                   generator: torch.Generator, progress: ProgressCallback | None,
+                   distill: Distill | None = None) -> None:
+    """Iterative pruning in float mode: per sparsity of ``schedule``, rank by ``score()`` (one
+    tensor per weight layer), set the global masks, fine-tune ``epochs``."""
+    qnet.set_quant(False)
+    layers = qnet.weight_layers()
+    for k, s in enumerate(schedule):
+        global_masks(layers, score(), s)
+        masked_train(qnet, data, epochs, lr, generator=generator, phase=f"prune {k + 1}/{len(schedule)}",
+                     progress=progress, distill=distill)
+
+
+def qat(qnet: QuantNet, data: Batches, weight_bits: int, epochs: int, lr: float, *,
+        generator: torch.Generator, progress: ProgressCallback | None,
+        distill: Distill | None = None) -> None:
+    """Set every channel to ``weight_bits``, calibrate, quantization-aware train with the masks
+    frozen; leaves the net calibrated with quantization off (what export expects)."""
+    for ly in qnet.weight_layers():
+        ly.set_bits(torch.where(ly.bits == 0, 0, weight_bits))
+    qnet.set_quant(False)
+    qnet.calibrate(data.x)
+    qnet.set_quant(True)
+    if epochs:
+        masked_train(qnet, data, epochs, lr, generator=generator, phase="qat", progress=progress,
+                     distill=distill)
+    qnet.set_quant(False)
+    qnet.calibrate(data.x)  # the trained weights may want other exponents than the first guess
+
+
+@dataclass(frozen=True, eq=False)
+class MethodResult:
+    """The IR of one compression run and what was measured making it (accuracies are fractions)."""
+
+    method: str
+    model: str
+    net: Any  # zerogate.ir.Network, validated
+    float_accuracy: float
+    accuracy: float  # golden model on the IR, test split
+    sparsity: float  # zero weights / the float model's weight slots
+    memory_bits: int  # zerogate.metrics.network_stats(net).memory_bits
+    ratio_vs_float32: float  # 32·N / memory_bits, N = the float model's weight slots
+    ratio_vs_int8: float
+    train_seconds: float
+    reference_mismatches: int  # torch reference vs golden, every node and test sample: must be 0
+    test_x: np.ndarray  # int64 input integers of the test split
+    test_y: np.ndarray
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def network(self) -> Any:
+        return self.net
+
+    @property
+    def compressed_accuracy(self) -> float:
+        return self.accuracy
+
+    @property
+    def torch_matches_golden(self) -> bool:
+        return self.reference_mismatches == 0
+
+    @property
+    def reduction_vs_float32(self) -> float:
+        return 1.0 - 1.0 / self.ratio_vs_float32
+
+    def summary(self) -> str:
+        return (f"{self.model} / {self.method}: float {self.float_accuracy:.2%} -> IR {self.accuracy:.2%}, "
+                f"sparsity {self.sparsity:.1%}, {self.memory_bits} bits ({self.ratio_vs_float32:.1f}x vs "
+                f"float32, {self.reduction_vs_float32:.2%} less), torch == golden: "
+                f"{self.torch_matches_golden}, {self.train_seconds:.1f} s")
+
+
+def finish(qnet: QuantNet, model_name: str, method: str, data: Data, float_acc: float, t0: float,
+           extra: Mapping[str, Any] | None = None) -> MethodResult:
+    """Export ``qnet`` (calibrated) to the IR and measure it: golden accuracy, memory, and the
+    torch-reference == golden check on the whole test split."""
+    from compress.export import export_net
+    from compress.reference import reference_trace
+    from zerogate import golden
+    from zerogate.metrics import network_stats
+
+    seconds = time.perf_counter() - t0
+    n = sum(ly.weight.numel() for ly in qnet.weight_layers())
+    meta = {"model": model_name, "method": method, "dataset": data.name, "float_accuracy": float_acc,
+            **dict(extra or {})}
+    net = export_net(qnet, model_name.replace("-", "_"), meta)
+    acc = float(np.mean(golden.predict(net, data.test_int) == data.test_labels))
+    ref, gold = reference_trace(qnet, data.test_int), golden.trace(net, data.test_int)
+    bad = sum(int(np.count_nonzero(r != t.out)) if r.shape == t.out.shape else r.size
+              for r, t in zip(ref, gold, strict=True))
+    st = network_stats(net)
+    return MethodResult(method=method, model=model_name, net=net, float_accuracy=float_acc, accuracy=acc,
+                        sparsity=1.0 - st.nnz / n, memory_bits=st.memory_bits,
+                        ratio_vs_float32=32 * n / st.memory_bits, ratio_vs_int8=8 * n / st.memory_bits,
+                        train_seconds=seconds, reference_mismatches=bad, test_x=data.test_int,
+                        test_y=data.test_labels, extra=dict(extra or {}))
+
+
+# --- parameter checking shared by the methods' params dataclasses -----------------------------
+
+def check_sparsity(name: str, value: object) -> None:
+    _float(name, value, 0.0, 1.0, "[)")
+
+
+def check_epochs(name: str, value: object, lo: int = 0) -> None:
+    _int(name, value, lo)
+
+
+def params_from_dict(cls: type, method: str, d: Mapping[str, Any]) -> Any:
+    """``cls(**d)`` for a frozen params dataclass; unknown keys are one ConfigError naming them
+    (lists become tuples, as TOML has no tuples)."""
+    known = sorted(f.name for f in fields(cls))
+    unknown = sorted(set(d) - set(known))
+    if unknown:
+        raise ConfigError(f"[method] unknown key {unknown[0]!r} for method {method!r}; "
+                          f"known: {', '.join(known)}")
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+    return cls(**kw)
+
