@@ -120,12 +120,13 @@ def start(model: str, seed: int, act_bits: int, progress: ProgressCallback | Non
 
 
 @torch.no_grad()
-def global_masks(layers: list[QuantWeightLayer], scores: list[torch.Tensor], sparsity: float) -> None:
+def global_masks(layers: list[QuantWeightLayer], scores: list[torch.Tensor], sparsity: float,
+                 zero_pruned: bool = True) -> None:
     """Keep the largest ``scores`` over all layers together so ``sparsity`` of all weights are 0.
 
-    Pruned weights must score below every kept one (callers multiply by the mask), so masks only
-    grow along a ramp. Every layer keeps at least its one best weight: an emptied layer would make
-    the network's output a constant.
+    With ``zero_pruned`` the stored pruned weights are zeroed too, so (scoring them 0) masks only
+    grow along a ramp; without it a weight can come back when its score rises again. Every layer
+    keeps at least its one best weight: an emptied layer would make the output a constant.
     """
     flat = torch.cat([s.flatten() for s in scores])
     keep = _keep_mask(flat, sparsity)
@@ -136,7 +137,8 @@ def global_masks(layers: list[QuantWeightLayer], scores: list[torch.Tensor], spa
             k.view(-1)[int(s.flatten().argmax())] = 1.0
         ly.mask.copy_(k)
         start += s.numel()
-    apply_masks(layers)
+    if zero_pruned:
+        apply_masks(layers)
 
 
 def masked_train(qnet: QuantNet, data: Batches, epochs: int, lr: float, *, generator: torch.Generator,
@@ -174,8 +176,7 @@ def qat(qnet: QuantNet, data: Batches, weight_bits: int, epochs: int, lr: float,
     if epochs:
         masked_train(qnet, data, epochs, lr, generator=generator, phase="qat", progress=progress,
                      distill=distill)
-    qnet.set_quant(False)
-    qnet.calibrate(data.x)  # the trained weights may want other exponents than the first guess
+    qnet.set_quant(False)  # calibrated as trained: export computes exactly the trained network
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,0 +1,139 @@
+"""Method 1: two-stage compression, unstructured pruning by a first-order Taylor score, then
+quantization of the survivors.
+
+After Yu, Wu, Klopp, Chen, Chien, "Towards extreme sparsity for quantized networks" (arXiv
+2010.01892; only the abstract was available to us). Stage 1 prunes iteratively to a very high
+sparsity with fine-tuning between steps; stage 2 fine-tunes the surviving weights at fixed
+point with the mask frozen.
+
+- Importance (*our choice*, the paper's exact score is not public): the first-order Taylor
+  score ``S(w) = Σ_b |w · ∂L_b/∂w|`` summed over ``score_batches`` training minibatches (the
+  Molchanov et al. estimate of the loss change when ``w`` is removed), ranked globally over all
+  weight layers together. ``importance = "magnitude"`` ranks by ``|w|`` instead, for comparison.
+- Schedule: the cubic ramp of :func:`compress.prune.cubic_schedule` to ``sparsity`` in
+  ``prune_steps`` steps, ``finetune_epochs`` of float fine-tuning after each (learning rate
+  rewound to ``lr`` every step). Pruned weights score 0, so masks only grow.
+- Stage 2, the "fine-tuning mode" (*our choice*; the paper's is not public): every survivor set
+  to ``weight_bits`` (power-of-two per-channel scale, as the hardware needs), activations to
+  ``act_bits``, quantization-aware training for ``qat_epochs`` with the mask frozen, with
+  knowledge distillation from the dense float model (share ``distill`` of the loss, temperature
+  ``temperature``) in both stages; ``distill = 0`` gives plain cross-entropy.
+- Each layer keeps at least its best weight (an emptied layer would make the output constant).
+
+Measured on digits-cnn (seed 0): see ``PRESETS`` in :mod:`compress.methods.presets` and
+``examples/cnn_taylor.toml`` for the parameters of the reported run and its numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from compress.config import MAX_COMPRESS_WEIGHT_BITS, ProgressCallback, _float, _int
+from compress.methods.common import (
+    MethodResult,
+    check_epochs,
+    check_sparsity,
+    finish,
+    params_from_dict,
+    prune_finetune,
+    qat,
+    start,
+)
+from compress.prune import cubic_schedule
+from compress.qnet import QuantNet
+from compress.train import Batches, Distill, deterministic
+from zerogate.errors import ConfigError
+from zerogate.fixedpoint import MAX_BITS, MIN_WEIGHT_BITS
+
+__all__ = ["TaylorParams", "run_taylor", "taylor_scores"]
+
+Importance = Literal["taylor", "magnitude"]
+
+
+@dataclass(frozen=True)
+class TaylorParams:
+    """Method 1's knobs (a ``[method]`` table via :meth:`from_dict`); 4 x 5 + 30 = 50 epochs by
+    default, method 2's default budget."""
+
+    sparsity: float = 0.95
+    prune_steps: int = 4
+    importance: Importance = "taylor"
+    score_batches: int = 16
+    finetune_epochs: int = 5  # per prune step
+    qat_epochs: int = 30
+    weight_bits: int = 4
+    act_bits: int = 8
+    lr: float = 1e-2
+    qat_lr: float = 1e-3
+    distill: float = 0.7
+    temperature: float = 4.0
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        check_sparsity("sparsity", self.sparsity)
+        _int("prune_steps", self.prune_steps, 1)
+        if self.importance not in ("taylor", "magnitude"):
+            raise ConfigError(f"importance must be 'taylor' or 'magnitude', got {self.importance!r}")
+        _int("score_batches", self.score_batches, 1)
+        check_epochs("finetune_epochs", self.finetune_epochs)
+        check_epochs("qat_epochs", self.qat_epochs)
+        _int("weight_bits", self.weight_bits, MIN_WEIGHT_BITS, MAX_COMPRESS_WEIGHT_BITS)
+        _int("act_bits", self.act_bits, 2, MAX_BITS)
+        _float("lr", self.lr, 0.0, 10.0, "(]")
+        _float("qat_lr", self.qat_lr, 0.0, 10.0, "(]")
+        _float("distill", self.distill, 0.0, 1.0, "[]")
+        _float("temperature", self.temperature, 0.0, 100.0, "(]")
+        _int("batch_size", self.batch_size, 1)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TaylorParams:
+        return params_from_dict(cls, "taylor", d)
+
+
+def taylor_scores(qnet: QuantNet, data: Batches, n_batches: int,
+                  generator: torch.Generator) -> list[torch.Tensor]:
+    """Per weight layer, ``Σ_b |w · ∂L_b/∂w|`` over ``n_batches`` shuffled minibatches (float
+    forward with the masks; pruned weights score exactly 0)."""
+    layers = qnet.weight_layers()
+    scores = [torch.zeros_like(ly.weight) for ly in layers]
+    loss_fn = nn.CrossEntropyLoss()
+    qnet.eval()
+    for k, (xb, yb) in enumerate(data.epoch(generator)):
+        if k == n_batches:
+            break
+        qnet.zero_grad(set_to_none=True)
+        loss_fn(qnet(xb), yb).backward()
+        with torch.no_grad():
+            for s, ly in zip(scores, layers, strict=True):
+                s += (ly.weight * ly.weight.grad).abs() * ly.mask
+    qnet.zero_grad(set_to_none=True)
+    return scores
+
+
+def run_taylor(model: str, params: TaylorParams, seed: int = 0,
+               progress: ProgressCallback | None = None) -> MethodResult:
+    """Method 1 on a bundled model, end to end (float pre-training, prune, QAT, export, checks)."""
+    s = start(model, seed, params.act_bits, progress)
+    q, data = s.qnet, s.data.batches(params.batch_size)
+    kd = Distill(s.teacher, params.distill, params.temperature) if params.distill > 0 else None
+    with deterministic(seed):
+        gen = torch.Generator().manual_seed(seed)
+        if params.importance == "taylor":
+            def score() -> list[torch.Tensor]:
+                return taylor_scores(q, data, params.score_batches, gen)
+        else:
+            def score() -> list[torch.Tensor]:
+                return [(ly.weight * ly.mask).abs() for ly in q.weight_layers()]
+        prune_finetune(q, data, cubic_schedule(params.sparsity, params.prune_steps), score,
+                       epochs=params.finetune_epochs, lr=params.lr, generator=gen, progress=progress,
+                       distill=kd)
+        qat(q, data, params.weight_bits, params.qat_epochs, params.qat_lr, generator=gen, progress=progress,
+            distill=kd)
+    return finish(q, model, "taylor", s.data, s.float_accuracy, s.t0,
+                  {"seed": seed, "sparsity_target": params.sparsity, "importance": params.importance,
+                   "weight_bits": params.weight_bits, "act_bits": params.act_bits})
