@@ -115,7 +115,7 @@ def start(model: str, seed: int, act_bits: int, progress: ProgressCallback | Non
     """Load ``model``'s data, pre-train (or take from the cache) its float model, trace it."""
     t0 = time.perf_counter()
     data = load_data(model)
-    m, acc = float_model(model, data, seed, progress=progress)
+    m, acc = float_model(model, data, seed, FLOAT_EPOCHS, progress)  # looked up at call time
     return Start(data, to_qnet(m, data, act_bits), acc, t0, m)
 
 

@@ -31,10 +31,11 @@ from compress.methods.common import (
     start,
 )
 from compress.prune import cubic_schedule
-from compress.train import deterministic
+from compress.qnet import QuantNet
+from compress.train import Batches, deterministic
 from zerogate.fixedpoint import MAX_BITS, MIN_WEIGHT_BITS
 
-__all__ = ["SequentialParams", "run_sequential"]
+__all__ = ["SequentialParams", "compress_sequential", "run_sequential"]
 
 
 @dataclass(frozen=True)
@@ -67,17 +68,24 @@ class SequentialParams:
         return params_from_dict(cls, "sequential", d)
 
 
+def compress_sequential(qnet: QuantNet, data: Batches, params: SequentialParams, generator: torch.Generator,
+                        progress: ProgressCallback | None = None) -> None:
+    """Prune with fine-tuning, then QAT, on ``qnet`` (float, traced) in place; leaves it
+    calibrated, quantization off."""
+    prune_finetune(qnet, data, cubic_schedule(params.sparsity, params.prune_steps),
+                   lambda: [(ly.weight * ly.mask).abs() for ly in qnet.weight_layers()],
+                   epochs=params.finetune_epochs, lr=params.lr, generator=generator, progress=progress)
+    qat(qnet, data, params.weight_bits, params.qat_epochs, params.qat_lr, generator=generator,
+        progress=progress)
+
+
 def run_sequential(model: str, params: SequentialParams, seed: int = 0,
                    progress: ProgressCallback | None = None) -> MethodResult:
     """The baseline on a bundled model, end to end (float pre-training, prune, QAT, export, checks)."""
     s = start(model, seed, params.act_bits, progress)
-    q, data = s.qnet, s.data.batches(params.batch_size)
     with deterministic(seed):
         gen = torch.Generator().manual_seed(seed)
-        prune_finetune(q, data, cubic_schedule(params.sparsity, params.prune_steps),
-                       lambda: [(ly.weight * ly.mask).abs() for ly in q.weight_layers()],
-                       epochs=params.finetune_epochs, lr=params.lr, generator=gen, progress=progress)
-        qat(q, data, params.weight_bits, params.qat_epochs, params.qat_lr, generator=gen, progress=progress)
-    return finish(q, model, "sequential", s.data, s.float_accuracy, s.t0,
+        compress_sequential(s.qnet, s.data.batches(params.batch_size), params, gen, progress)
+    return finish(s.qnet, model, "sequential", s.data, s.float_accuracy, s.t0,
                   {"seed": seed, "sparsity_target": params.sparsity, "weight_bits": params.weight_bits,
                    "act_bits": params.act_bits})

@@ -50,7 +50,7 @@ from compress.train import Batches, Distill, deterministic
 from zerogate.errors import ConfigError
 from zerogate.fixedpoint import MAX_BITS, MIN_WEIGHT_BITS
 
-__all__ = ["TaylorParams", "run_taylor", "taylor_scores"]
+__all__ = ["TaylorParams", "compress_taylor", "run_taylor", "taylor_scores"]
 
 Importance = Literal["taylor", "magnitude"]
 
@@ -115,25 +115,32 @@ def taylor_scores(qnet: QuantNet, data: Batches, n_batches: int,
     return scores
 
 
+def compress_taylor(qnet: QuantNet, data: Batches, params: TaylorParams, generator: torch.Generator,
+                    teacher: nn.Module | None = None, progress: ProgressCallback | None = None) -> None:
+    """Both stages on ``qnet`` (float, traced) in place; ``teacher`` is the float model to distil
+    from (None: no distillation). Leaves it calibrated, quantization off."""
+    use_kd = teacher is not None and params.distill > 0
+    kd = Distill(teacher, params.distill, params.temperature) if use_kd else None
+
+    def score() -> list[torch.Tensor]:
+        if params.importance == "taylor":
+            return taylor_scores(qnet, data, params.score_batches, generator)
+        return [(ly.weight * ly.mask).abs() for ly in qnet.weight_layers()]
+
+    prune_finetune(qnet, data, cubic_schedule(params.sparsity, params.prune_steps), score,
+                   epochs=params.finetune_epochs, lr=params.lr, generator=generator, progress=progress,
+                   distill=kd)
+    qat(qnet, data, params.weight_bits, params.qat_epochs, params.qat_lr, generator=generator,
+        progress=progress, distill=kd)
+
+
 def run_taylor(model: str, params: TaylorParams, seed: int = 0,
                progress: ProgressCallback | None = None) -> MethodResult:
     """Method 1 on a bundled model, end to end (float pre-training, prune, QAT, export, checks)."""
     s = start(model, seed, params.act_bits, progress)
-    q, data = s.qnet, s.data.batches(params.batch_size)
-    kd = Distill(s.teacher, params.distill, params.temperature) if params.distill > 0 else None
     with deterministic(seed):
         gen = torch.Generator().manual_seed(seed)
-        if params.importance == "taylor":
-            def score() -> list[torch.Tensor]:
-                return taylor_scores(q, data, params.score_batches, gen)
-        else:
-            def score() -> list[torch.Tensor]:
-                return [(ly.weight * ly.mask).abs() for ly in q.weight_layers()]
-        prune_finetune(q, data, cubic_schedule(params.sparsity, params.prune_steps), score,
-                       epochs=params.finetune_epochs, lr=params.lr, generator=gen, progress=progress,
-                       distill=kd)
-        qat(q, data, params.weight_bits, params.qat_epochs, params.qat_lr, generator=gen, progress=progress,
-            distill=kd)
-    return finish(q, model, "taylor", s.data, s.float_accuracy, s.t0,
+        compress_taylor(s.qnet, s.data.batches(params.batch_size), params, gen, s.teacher, progress)
+    return finish(s.qnet, model, "taylor", s.data, s.float_accuracy, s.t0,
                   {"seed": seed, "sparsity_target": params.sparsity, "importance": params.importance,
                    "weight_bits": params.weight_bits, "act_bits": params.act_bits})

@@ -1,0 +1,93 @@
+"""The shared method API: registry, run_method's errors, params checking, masks, MethodResult."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from compress.methods import METHODS, run_method
+from compress.methods.common import MethodResult, global_masks, params_from_dict
+from compress.quant import QuantLinear
+from zerogate import ir
+from zerogate.errors import ConfigError
+
+
+def test_registry_lists_every_method_with_a_params_class() -> None:
+    assert {"taylor", "squantizer", "sequential"} <= set(METHODS)
+    for name, m in METHODS.items():
+        assert m.name == name
+        assert callable(m.params.from_dict)
+        assert isinstance(m.params(), m.params)  # defaults are valid
+
+
+def test_unknown_method_and_model_are_one_line_config_errors() -> None:
+    with pytest.raises(ConfigError, match=r"unknown method 'nope': choose one of .*sequential"):
+        run_method("nope", "digits-mlp")
+    with pytest.raises(ConfigError, match=r"unknown model 'resnet': choose one of .*digits-mlp"):
+        run_method("taylor", "resnet")
+    with pytest.raises(ConfigError, match="unknown key 'epochz' for method 'sequential'"):
+        run_method("sequential", "digits-mlp", {"epochz": 3})
+    with pytest.raises(ConfigError, match="takes TaylorParams parameters"):
+        run_method("taylor", "digits-mlp", METHODS["sequential"].params())
+
+
+@pytest.mark.parametrize("method", ["taylor", "squantizer", "sequential"])
+@pytest.mark.parametrize(("d", "msg"), [
+    ({"sparsity": 1.0}, r"sparsity = 1.0 is outside \[0.0, 1.0\)"),
+    ({"sparsity": -0.1}, "sparsity = -0.1 is outside"),
+    ({"weight_bits": 1}, "weight_bits = 1 is outside 2..8"),
+    ({"weight_bits": 17}, "weight_bits = 17 is outside"),
+    ({"act_bits": 1}, "act_bits = 1 is outside"),
+    ({"weight_bits": 4.0}, "weight_bits must be an integer"),
+    ({"bogus": 1}, "unknown key 'bogus'"),
+])
+def test_bad_params_are_config_errors(method: str, d: dict, msg: str) -> None:
+    with pytest.raises(ConfigError, match=msg):
+        METHODS[method].params.from_dict(d)
+
+
+@pytest.mark.parametrize(("method", "key"), [("taylor", "qat_epochs"), ("taylor", "finetune_epochs"),
+                                             ("sequential", "qat_epochs"), ("squantizer", "epochs")])
+def test_negative_epochs_rejected(method: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=f"{key} = -1 is outside"):
+        METHODS[method].params.from_dict({key: -1})
+
+
+def test_params_from_dict_turns_lists_into_tuples() -> None:
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class P:
+        xs: tuple[int, ...] = ()
+
+    assert params_from_dict(P, "p", {"xs": [1, 2]}) == P((1, 2))
+
+
+def test_global_masks_hit_the_target_and_never_empty_a_layer() -> None:
+    torch.manual_seed(0)
+    big, small = QuantLinear(32, 16), QuantLinear(16, 4)
+    with torch.no_grad():
+        small.weight.mul_(1e-3)  # globally, every weight of this layer ranks last
+    layers = [big, small]
+    global_masks(layers, [ly.weight.abs() for ly in layers], 0.9)
+    kept = [int(ly.mask.sum()) for ly in layers]
+    assert kept[1] == 1  # the best weight of the small layer survives
+    assert sum(kept) == round(0.1 * (512 + 64)) + 1
+    assert torch.equal(big.weight == 0, big.mask == 0)  # pruned weights are zeroed
+
+
+def test_run_method_result_is_checked_and_saved(tmp_path) -> None:
+    res = run_method("sequential", "digits-mlp",
+                     {"sparsity": 0.8, "prune_steps": 1, "finetune_epochs": 1, "qat_epochs": 1})
+    assert isinstance(res, MethodResult)
+    assert res.reference_mismatches == 0 and res.torch_matches_golden
+    assert res.network is res.net and res.compressed_accuracy == res.accuracy
+    assert res.ratio_vs_float32 == pytest.approx(4 * res.ratio_vs_int8)
+    assert res.sparsity >= 0.799 and 0.0 < res.accuracy <= 1.0  # round(0.2·N) kept
+    assert res.test_x.shape[0] == res.test_y.shape[0] > 0
+    assert res.net.metadata["method"] == "sequential" and res.net.metadata["model"] == "digits-mlp"
+    back = ir.load(ir.save(res.net, tmp_path / "ir"))
+    for a, b in zip(back.weight_layers, res.net.weight_layers, strict=True):
+        assert np.array_equal(a.weight, b.weight)
+    assert "torch == golden: True" in res.summary()
