@@ -53,15 +53,15 @@ __all__ = ["SQuantizerParams", "run_squantizer", "squantize"]
 
 @dataclass(frozen=True)
 class SQuantizerParams:
-    """Method 3's knobs (a ``[method]`` table via :meth:`from_dict`); 50 epochs by default, method
-    2's default budget."""
+    """Method 3's knobs (a ``[method]`` table via :meth:`from_dict`); 300 epochs by default, the
+    budget of method 1 and the sequential baseline."""
 
-    sparsity: float = 0.9
+    sparsity: float = 0.8
     weight_bits: int = 4
-    act_bits: int = 4
-    epochs: int = 50
-    ramp_epochs: int = 30
-    lr: float = 2e-3
+    act_bits: int = 8
+    epochs: int = 300
+    ramp_epochs: int = 200
+    lr: float = 1e-2
     batch_size: int = 64
 
     def __post_init__(self) -> None:

@@ -57,20 +57,20 @@ Importance = Literal["taylor", "magnitude"]
 
 @dataclass(frozen=True)
 class TaylorParams:
-    """Method 1's knobs (a ``[method]`` table via :meth:`from_dict`); 4 x 5 + 30 = 50 epochs by
-    default, method 2's default budget."""
+    """Method 1's knobs (a ``[method]`` table via :meth:`from_dict`); by default 8 x 30 + 60 = 300
+    epochs after the float pre-training (the same budget as the sequential baseline)."""
 
-    sparsity: float = 0.95
-    prune_steps: int = 4
+    sparsity: float = 0.8
+    prune_steps: int = 8
     importance: Importance = "taylor"
     score_batches: int = 16
-    finetune_epochs: int = 5  # per prune step
-    qat_epochs: int = 30
+    finetune_epochs: int = 30  # per prune step
+    qat_epochs: int = 60
     weight_bits: int = 4
     act_bits: int = 8
     lr: float = 1e-2
     qat_lr: float = 1e-3
-    distill: float = 0.7
+    distill: float = 0.0
     temperature: float = 4.0
     batch_size: int = 64
 

@@ -1,0 +1,27 @@
+"""Tuned parameters per (method, model), with what they measured: the runs the docs quote.
+
+``examples/cnn_taylor.toml`` holds the same ``taylor-digits-cnn`` parameters as a run config.
+Measured with seed 0 on the test split (450 images; one image = 0.22 points), accuracy of the
+exported IR by the golden model, memory by :func:`zerogate.metrics.network_stats`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["MEASURED", "PRESETS"]
+
+#: name -> (method, model, [method] table).
+PRESETS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    # The sparsest 4-bit point found within 1 point of float on digits-cnn.
+    "taylor-digits-cnn": ("taylor", "digits-cnn", {
+        "sparsity": 0.8, "prune_steps": 8, "finetune_epochs": 30, "qat_epochs": 60,
+        "weight_bits": 4, "act_bits": 8, "importance": "taylor", "distill": 0.0,
+    }),
+}
+
+#: name -> what the preset measured (fractions; bits; seconds on a shared 2-core machine).
+MEASURED: dict[str, dict[str, float]] = {
+    "taylor-digits-cnn": {"float_accuracy": 0.9778, "accuracy": 0.9711, "sparsity": 0.802,
+                          "memory_bits": 4544, "reduction_vs_float32": 0.9238, "train_seconds": 14.3},
+}
