@@ -22,6 +22,10 @@ Our reading (*choices*, each because the paper's details are not public):
   The order is sparsify-then-quantize (the quantizer sees the masked weights).
 - The float model is pre-trained first (shared with every method); ``epochs`` counts the single
   compression pass only. Plain cross-entropy, AdamW with cosine decay from ``lr``.
+- Defaults: 4-bit weights, 8-bit activations (the other methods' width, so the benchmark
+  compares weight memory at equal activations), 300 epochs (the other methods' budget). 4-bit
+  activations cost accuracy on digits-cnn at 90 % sparsity: 78.67 % vs 83.33 % with 8-bit
+  (150 epochs, lr 1e-2, seed 0); lr 2e-3 was worse still (72.44 %).
 """
 
 from __future__ import annotations
