@@ -17,22 +17,23 @@ import copy
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from compress.config import ProgressCallback, ProgressEvent, _float, _int
+from compress.config import MAX_COMPRESS_WEIGHT_BITS, ProgressCallback, ProgressEvent, _float, _int
 from compress.prune import _keep_mask, apply_masks
 from compress.qnet import QuantNet
 from compress.quant import QuantWeightLayer
 from compress.train import Batches, Distill, train_epochs
 from zerogate.errors import ConfigError
-from zerogate.fixedpoint import FixedFormat
+from zerogate.fixedpoint import MAX_BITS, MIN_WEIGHT_BITS, FixedFormat
 
-__all__ = ["FLOAT_EPOCHS", "FLOAT_LR", "Data", "MethodResult", "finish", "float_model", "global_masks",
-           "load_data", "masked_train", "params_from_dict", "prune_finetune", "qat", "start", "to_qnet"]
+__all__ = ["FLOAT_EPOCHS", "FLOAT_LR", "Data", "MethodParams", "MethodResult", "finish", "float_model",
+           "global_masks", "load_data", "masked_train", "prune_finetune", "qat", "run_with", "start",
+           "to_qnet"]
 
 #: Float pre-training before any method (AdamW, cosine decay, batch 64): the same recipe as
 #: method 2's, so every method starts from the identical float model for a given seed.
@@ -130,13 +131,13 @@ def global_masks(layers: list[QuantWeightLayer], scores: list[torch.Tensor], spa
     """
     flat = torch.cat([s.flatten() for s in scores])
     keep = _keep_mask(flat, sparsity)
-    start = 0
+    pos = 0
     for ly, s in zip(layers, scores, strict=True):
-        k = keep[start : start + s.numel()].view_as(s)
+        k = keep[pos : pos + s.numel()].view_as(s)
         if not bool(k.any()):
             k.view(-1)[int(s.flatten().argmax())] = 1.0
         ly.mask.copy_(k)
-        start += s.numel()
+        pos += s.numel()
     if zero_pruned:
         apply_masks(layers)
 
@@ -247,24 +248,59 @@ def finish(qnet: QuantNet, model_name: str, method: str, data: Data, float_acc: 
                         test_y=data.test_labels, extra=dict(extra or {}))
 
 
-# --- parameter checking shared by the methods' params dataclasses -----------------------------
+# --- parameters and the run skeleton shared by the methods -------------------------------------
 
-def check_sparsity(name: str, value: object) -> None:
-    _float(name, value, 0.0, 1.0, "[)")
+#: Range check per parameter name, applied to every params field of that name.
+_RULES: dict[str, Callable[[str, Any], None]] = {
+    "sparsity": lambda n, v: _float(n, v, 0.0, 1.0, "[)"),
+    "weight_bits": lambda n, v: _int(n, v, MIN_WEIGHT_BITS, MAX_COMPRESS_WEIGHT_BITS),
+    "act_bits": lambda n, v: _int(n, v, 2, MAX_BITS),
+    **{k: (lambda n, v: _int(n, v, 1)) for k in ("prune_steps", "score_batches", "epochs", "ramp_epochs",
+                                                  "batch_size")},
+    **{k: (lambda n, v: _int(n, v, 0)) for k in ("finetune_epochs", "qat_epochs")},
+    **{k: (lambda n, v: _float(n, v, 0.0, 10.0, "(]")) for k in ("lr", "qat_lr")},
+    "distill": lambda n, v: _float(n, v, 0.0, 1.0, "[]"),
+    "temperature": lambda n, v: _float(n, v, 0.0, 100.0, "(]"),
+}
 
 
-def check_epochs(name: str, value: object, lo: int = 0) -> None:
-    _int(name, value, lo)
+class MethodParams:
+    """Base of the methods' frozen params dataclasses: range checks by field name on creation
+    (one-line ConfigErrors) and :meth:`from_dict` for a config's ``[method]`` table."""
+
+    METHOD: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            rule = _RULES.get(f.name)
+            if rule is not None:
+                rule(f.name, getattr(self, f.name))
+        self.check()
+
+    def check(self) -> None:
+        """Checks beyond one field's range (a subclass's)."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Any:
+        """``cls(**d)``; unknown keys are one ConfigError naming them (TOML lists become tuples)."""
+        known = sorted(f.name for f in fields(cls))  # type: ignore[arg-type]
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise ConfigError(f"[method] unknown key {unknown[0]!r} for method {cls.METHOD!r}; "
+                              f"known: {', '.join(known)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
-def params_from_dict(cls: type, method: str, d: Mapping[str, Any]) -> Any:
-    """``cls(**d)`` for a frozen params dataclass; unknown keys are one ConfigError naming them
-    (lists become tuples, as TOML has no tuples)."""
-    known = sorted(f.name for f in fields(cls))
-    unknown = sorted(set(d) - set(known))
-    if unknown:
-        raise ConfigError(f"[method] unknown key {unknown[0]!r} for method {method!r}; "
-                          f"known: {', '.join(known)}")
-    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-    return cls(**kw)
+def run_with(model: str, params: Any, seed: int, progress: ProgressCallback | None,
+             body: Callable[[QuantNet, Batches, torch.Generator, nn.Module], None],
+             extra: Mapping[str, Any] | None = None) -> MethodResult:
+    """A method end to end: float pre-training (cached), trace, ``body(qnet, batches, generator,
+    float_model)`` under a seeded deterministic context, then :func:`finish`. ``params`` needs
+    ``act_bits`` and ``batch_size``; ``extra`` (with the seed) goes into the IR metadata."""
+    from compress.train import deterministic
 
+    s = start(model, seed, params.act_bits, progress)
+    with deterministic(seed):
+        body(s.qnet, s.data.batches(params.batch_size), torch.Generator().manual_seed(seed), s.teacher)
+    meta = {"seed": seed, **(extra or {})}
+    return finish(s.qnet, model, params.METHOD, s.data, s.float_accuracy, s.t0, meta)

@@ -15,35 +15,26 @@ lose much more: on digits-cnn at 90 % sparsity, 4 x 5 + 30 epochs gave 59 % accu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
 import torch
+from torch import nn
 
-from compress.config import MAX_COMPRESS_WEIGHT_BITS, ProgressCallback, _float, _int
-from compress.methods.common import (
-    MethodResult,
-    check_epochs,
-    check_sparsity,
-    finish,
-    params_from_dict,
-    prune_finetune,
-    qat,
-    start,
-)
+from compress.config import ProgressCallback
+from compress.methods.common import MethodParams, MethodResult, prune_finetune, qat, run_with
 from compress.prune import cubic_schedule
 from compress.qnet import QuantNet
-from compress.train import Batches, deterministic
-from zerogate.fixedpoint import MAX_BITS, MIN_WEIGHT_BITS
+from compress.train import Batches
 
 __all__ = ["SequentialParams", "compress_sequential", "run_sequential"]
 
 
 @dataclass(frozen=True)
-class SequentialParams:
+class SequentialParams(MethodParams):
     """The baseline's knobs (a ``[method]`` table via :meth:`from_dict`)."""
 
+    METHOD: ClassVar[str] = "sequential"
     sparsity: float = 0.8
     prune_steps: int = 8
     finetune_epochs: int = 30  # per prune step
@@ -53,21 +44,6 @@ class SequentialParams:
     lr: float = 1e-2
     qat_lr: float = 1e-3
     batch_size: int = 64
-
-    def __post_init__(self) -> None:
-        check_sparsity("sparsity", self.sparsity)
-        _int("prune_steps", self.prune_steps, 1)
-        check_epochs("finetune_epochs", self.finetune_epochs)
-        check_epochs("qat_epochs", self.qat_epochs)
-        _int("weight_bits", self.weight_bits, MIN_WEIGHT_BITS, MAX_COMPRESS_WEIGHT_BITS)
-        _int("act_bits", self.act_bits, 2, MAX_BITS)
-        _float("lr", self.lr, 0.0, 10.0, "(]")
-        _float("qat_lr", self.qat_lr, 0.0, 10.0, "(]")
-        _int("batch_size", self.batch_size, 1)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> SequentialParams:
-        return params_from_dict(cls, "sequential", d)
 
 
 def compress_sequential(qnet: QuantNet, data: Batches, params: SequentialParams, generator: torch.Generator,
@@ -84,10 +60,9 @@ def compress_sequential(qnet: QuantNet, data: Batches, params: SequentialParams,
 def run_sequential(model: str, params: SequentialParams, seed: int = 0,
                    progress: ProgressCallback | None = None) -> MethodResult:
     """The baseline on a bundled model, end to end (float pre-training, prune, QAT, export, checks)."""
-    s = start(model, seed, params.act_bits, progress)
-    with deterministic(seed):
-        gen = torch.Generator().manual_seed(seed)
-        compress_sequential(s.qnet, s.data.batches(params.batch_size), params, gen, progress)
-    return finish(s.qnet, model, "sequential", s.data, s.float_accuracy, s.t0,
-                  {"seed": seed, "sparsity_target": params.sparsity, "weight_bits": params.weight_bits,
-                   "act_bits": params.act_bits})
+    def body(q: QuantNet, data: Batches, gen: torch.Generator, _teacher: nn.Module) -> None:
+        compress_sequential(q, data, params, gen, progress)
+
+    return run_with(model, params, seed, progress, body,
+                    {"sparsity_target": params.sparsity, "weight_bits": params.weight_bits,
+                     "act_bits": params.act_bits})

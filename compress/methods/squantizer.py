@@ -30,36 +30,28 @@ Our reading (*choices*, each because the paper's details are not public):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
 import torch
+from torch import nn
 
-from compress.config import MAX_COMPRESS_WEIGHT_BITS, ProgressCallback, _float, _int
-from compress.methods.common import (
-    MethodResult,
-    check_epochs,
-    check_sparsity,
-    finish,
-    global_masks,
-    params_from_dict,
-    start,
-)
+from compress.config import ProgressCallback
+from compress.methods.common import MethodParams, MethodResult, global_masks, run_with
 from compress.prune import cubic_schedule
 from compress.qnet import QuantNet
-from compress.train import Batches, deterministic, train_epochs
+from compress.train import Batches, train_epochs
 from zerogate.errors import ConfigError
-from zerogate.fixedpoint import MAX_BITS, MIN_WEIGHT_BITS
 
 __all__ = ["SQuantizerParams", "run_squantizer", "squantize"]
 
 
 @dataclass(frozen=True)
-class SQuantizerParams:
+class SQuantizerParams(MethodParams):
     """Method 3's knobs (a ``[method]`` table via :meth:`from_dict`); 300 epochs by default, the
     budget of method 1 and the sequential baseline."""
 
+    METHOD: ClassVar[str] = "squantizer"
     sparsity: float = 0.8
     weight_bits: int = 4
     act_bits: int = 8
@@ -68,21 +60,10 @@ class SQuantizerParams:
     lr: float = 1e-2
     batch_size: int = 64
 
-    def __post_init__(self) -> None:
-        check_sparsity("sparsity", self.sparsity)
-        _int("weight_bits", self.weight_bits, MIN_WEIGHT_BITS, MAX_COMPRESS_WEIGHT_BITS)
-        _int("act_bits", self.act_bits, 2, MAX_BITS)
-        check_epochs("epochs", self.epochs, 1)
-        check_epochs("ramp_epochs", self.ramp_epochs, 1)
+    def check(self) -> None:
         if self.ramp_epochs > self.epochs:
             raise ConfigError(f"ramp_epochs = {self.ramp_epochs} exceeds epochs = {self.epochs}; "
                               "the sparsity must reach its target within the pass")
-        _float("lr", self.lr, 0.0, 10.0, "(]")
-        _int("batch_size", self.batch_size, 1)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> SQuantizerParams:
-        return params_from_dict(cls, "squantizer", d)
 
 
 def zscores(qnet: QuantNet) -> list[torch.Tensor]:
@@ -124,10 +105,9 @@ def squantize(qnet: QuantNet, data: Batches, params: SQuantizerParams, generator
 def run_squantizer(model: str, params: SQuantizerParams, seed: int = 0,
                    progress: ProgressCallback | None = None) -> MethodResult:
     """Method 3 on a bundled model, end to end (float pre-training, the pass, export, checks)."""
-    s = start(model, seed, params.act_bits, progress)
-    with deterministic(seed):
-        gen = torch.Generator().manual_seed(seed)
-        squantize(s.qnet, s.data.batches(params.batch_size), params, gen, progress)
-    return finish(s.qnet, model, "squantizer", s.data, s.float_accuracy, s.t0,
-                  {"seed": seed, "sparsity_target": params.sparsity, "weight_bits": params.weight_bits,
-                   "act_bits": params.act_bits})
+    def body(q: QuantNet, data: Batches, gen: torch.Generator, _teacher: nn.Module) -> None:
+        squantize(q, data, params, gen, progress)
+
+    return run_with(model, params, seed, progress, body,
+                    {"sparsity_target": params.sparsity, "weight_bits": params.weight_bits,
+                     "act_bits": params.act_bits})

@@ -35,29 +35,18 @@ less) accuracy fell to 82 %. Reproduce: ``zerogate compress --config examples/cn
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
 
-from compress.config import MAX_COMPRESS_WEIGHT_BITS, ProgressCallback, _float, _int
-from compress.methods.common import (
-    MethodResult,
-    check_epochs,
-    check_sparsity,
-    finish,
-    params_from_dict,
-    prune_finetune,
-    qat,
-    start,
-)
+from compress.config import ProgressCallback
+from compress.methods.common import MethodParams, MethodResult, prune_finetune, qat, run_with
 from compress.prune import cubic_schedule
 from compress.qnet import QuantNet
-from compress.train import Batches, Distill, deterministic
+from compress.train import Batches, Distill
 from zerogate.errors import ConfigError
-from zerogate.fixedpoint import MAX_BITS, MIN_WEIGHT_BITS
 
 __all__ = ["TaylorParams", "compress_taylor", "run_taylor", "taylor_scores"]
 
@@ -65,10 +54,11 @@ Importance = Literal["taylor", "magnitude"]
 
 
 @dataclass(frozen=True)
-class TaylorParams:
+class TaylorParams(MethodParams):
     """Method 1's knobs (a ``[method]`` table via :meth:`from_dict`); by default 8 x 30 + 60 = 300
     epochs after the float pre-training (the same budget as the sequential baseline)."""
 
+    METHOD: ClassVar[str] = "taylor"
     sparsity: float = 0.8
     prune_steps: int = 8
     importance: Importance = "taylor"
@@ -83,25 +73,9 @@ class TaylorParams:
     temperature: float = 4.0
     batch_size: int = 64
 
-    def __post_init__(self) -> None:
-        check_sparsity("sparsity", self.sparsity)
-        _int("prune_steps", self.prune_steps, 1)
+    def check(self) -> None:
         if self.importance not in ("taylor", "magnitude"):
             raise ConfigError(f"importance must be 'taylor' or 'magnitude', got {self.importance!r}")
-        _int("score_batches", self.score_batches, 1)
-        check_epochs("finetune_epochs", self.finetune_epochs)
-        check_epochs("qat_epochs", self.qat_epochs)
-        _int("weight_bits", self.weight_bits, MIN_WEIGHT_BITS, MAX_COMPRESS_WEIGHT_BITS)
-        _int("act_bits", self.act_bits, 2, MAX_BITS)
-        _float("lr", self.lr, 0.0, 10.0, "(]")
-        _float("qat_lr", self.qat_lr, 0.0, 10.0, "(]")
-        _float("distill", self.distill, 0.0, 1.0, "[]")
-        _float("temperature", self.temperature, 0.0, 100.0, "(]")
-        _int("batch_size", self.batch_size, 1)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> TaylorParams:
-        return params_from_dict(cls, "taylor", d)
 
 
 def taylor_scores(qnet: QuantNet, data: Batches, n_batches: int,
@@ -146,10 +120,9 @@ def compress_taylor(qnet: QuantNet, data: Batches, params: TaylorParams, generat
 def run_taylor(model: str, params: TaylorParams, seed: int = 0,
                progress: ProgressCallback | None = None) -> MethodResult:
     """Method 1 on a bundled model, end to end (float pre-training, prune, QAT, export, checks)."""
-    s = start(model, seed, params.act_bits, progress)
-    with deterministic(seed):
-        gen = torch.Generator().manual_seed(seed)
-        compress_taylor(s.qnet, s.data.batches(params.batch_size), params, gen, s.teacher, progress)
-    return finish(s.qnet, model, "taylor", s.data, s.float_accuracy, s.t0,
-                  {"seed": seed, "sparsity_target": params.sparsity, "importance": params.importance,
-                   "weight_bits": params.weight_bits, "act_bits": params.act_bits})
+    def body(q: QuantNet, data: Batches, gen: torch.Generator, teacher: nn.Module) -> None:
+        compress_taylor(q, data, params, gen, teacher, progress)
+
+    return run_with(model, params, seed, progress, body,
+                    {"sparsity_target": params.sparsity, "importance": params.importance,
+                     "weight_bits": params.weight_bits, "act_bits": params.act_bits})

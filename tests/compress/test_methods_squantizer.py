@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pytest
 import torch
 
@@ -53,13 +50,6 @@ def test_one_shared_sigma_per_step() -> None:
     assert any(bool((ly.weight[~ly.mask.bool()] != 0).any()) for ly in layers)  # not zeroed: may return
 
 
-def test_same_seed_same_ir() -> None:
-    a = run_method("squantizer", "digits-mlp", TINY, seed=4).net
-    b = run_method("squantizer", "digits-mlp", TINY, seed=4).net
-    for la, lb in zip(a.weight_layers, b.weight_layers, strict=True):
-        assert np.array_equal(la.weight, lb.weight) and np.array_equal(la.bias, lb.bias)
-
-
 @pytest.mark.parametrize(("d", "msg"), [
     ({"ramp_epochs": 10, "epochs": 5}, "ramp_epochs = 10 exceeds epochs = 5"),
     ({"epochs": 0}, "epochs = 0 is outside"),
@@ -68,14 +58,3 @@ def test_same_seed_same_ir() -> None:
 def test_bad_params(d: dict, msg: str) -> None:
     with pytest.raises(ConfigError, match=msg):
         SQuantizerParams.from_dict(d)
-
-
-@pytest.mark.slow
-def test_squantizer_ir_on_verilator_bit_exact(mlp, tmp_path: Path) -> None:
-    from hwgen.verilog import generate
-    from sim.runner import simulate
-
-    design = generate(mlp.net, tmp_path / "rtl")
-    r = simulate(design, mlp.net, mlp.test_x[:60], tmp_path / "sim")
-    assert r.ok, r.summary()
-    assert (r.n_vectors, r.n_match) == (60, 60)

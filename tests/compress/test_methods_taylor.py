@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pytest
 import torch
 
@@ -60,18 +57,6 @@ def test_magnitude_switch_ranks_differently() -> None:
     assert bool((again[0][0] == 0).all())  # pruned weights score exactly 0
 
 
-def test_same_seed_same_ir() -> None:
-    from compress.methods import common
-
-    p = {**TINY, "prune_steps": 1}
-    a = run_method("taylor", "digits-mlp", p, seed=5).net
-    common._FLOAT_CACHE.clear()  # the second run re-trains the float model from the seed too
-    b = run_method("taylor", "digits-mlp", p, seed=5).net
-    for la, lb in zip(a.weight_layers, b.weight_layers, strict=True):
-        assert np.array_equal(la.weight, lb.weight) and np.array_equal(la.bias, lb.bias)
-        assert la.output == lb.output
-
-
 @pytest.mark.parametrize(("d", "msg"), [
     ({"importance": "hessian"}, "importance must be 'taylor' or 'magnitude'"),
     ({"score_batches": 0}, "score_batches = 0 is outside"),
@@ -81,14 +66,3 @@ def test_same_seed_same_ir() -> None:
 def test_bad_params(d: dict, msg: str) -> None:
     with pytest.raises(ConfigError, match=msg):
         TaylorParams.from_dict(d)
-
-
-@pytest.mark.slow
-def test_taylor_ir_on_verilator_bit_exact(mlp, tmp_path: Path) -> None:
-    from hwgen.verilog import generate
-    from sim.runner import simulate
-
-    design = generate(mlp.net, tmp_path / "rtl")
-    r = simulate(design, mlp.net, mlp.test_x[:60], tmp_path / "sim")
-    assert r.ok, r.summary()
-    assert (r.n_vectors, r.n_match) == (60, 60)
