@@ -11,6 +11,10 @@ The default epoch budget, 8 steps x 30 + 60 = 300 epochs after the shared float 
 is method 1's and method 3's too, so they are compared at equal budgets. (Shorter schedules
 lose much more: on digits-cnn at 90 % sparsity, 4 x 5 + 30 epochs gave 59 % accuracy against
 91 % for 6 x 20 + 40, seed 0.)
+
+Measured on digits-cnn, seed 0, defaults (float 97.78 %): sparsity 0.7 -> 97.56 % with 6565
+bits, 0.8 -> 97.11 % / 4598, 0.9 -> 93.11 % / 2592, 0.95 -> 78.22 % / 1640. It is bit for bit
+method 1 with ``importance = "magnitude"`` (and no distillation), a check that the two share code.
 """
 
 from __future__ import annotations
