@@ -7,6 +7,7 @@ so source locations (absolute paths) and Amaranth-internal attributes are left o
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Mapping
@@ -22,7 +23,7 @@ class LayerInfo:
     """What the generator built for one layer."""
 
     name: str
-    out_features: int
+    out_features: int  # elements of the output vector (a feature map: channels x positions)
     out_bits: int
     out_signed: bool
     nnz: int
@@ -108,9 +109,10 @@ def generate(net: Network, out_dir: Path, *, top_name: str = "zerogate_top", in_
         beats_in=top.beats_in, beats_out=top.beats_out, in_lanes=in_lanes, out_lanes=out_lanes,
         in_features=net.in_features, in_bits=net.input.bits, in_signed=net.input.signed,
         layers=tuple(
-            LayerInfo(name=ly.name, out_features=ly.out_features, out_bits=ly.output.bits,
+            LayerInfo(name=ly.name, out_features=math.prod(ly.out_shape), out_bits=ly.output.bits,
                       out_signed=ly.output.signed, nnz=ly.nnz, n_weights=ly.n_weights,
-                      acc_bits=tuple(int(b) for b in ly.acc_bits()), csd_adders=getattr(hw, "adders", 0),
+                      acc_bits=tuple(int(b) for b in ly.acc_bits()) if hasattr(ly, "acc_bits") else (),
+                      csd_adders=getattr(hw, "adders", 0),
                       constant_channels=tuple(getattr(hw, "constant_channels", ())), latency=hw.latency,
                       style=st.style, lanes=st.lanes, cycles_per_inference=hw.cycles_per_inference)
             for ly, hw, st in zip(net.layers, top.layers, styles, strict=True)

@@ -198,7 +198,8 @@ class SlidingWindow(wiring.Component):
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         with m.If(step):
-            m.d.sync += [h.eq(prev) for h, prev in zip(hist, [cur, *hist[:-1]], strict=True)]
+            # no history at all for a one-tap window: zip stops at the shorter list
+            m.d.sync += [h.eq(prev) for h, prev in zip(hist, [cur, *hist], strict=False)]
             with m.If(col == wp - 1):
                 m.d.sync += [col.eq(0), row.eq(_wrap_inc(row, hp))]
             with m.Else():

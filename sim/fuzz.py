@@ -109,7 +109,8 @@ class FuzzReport:
 
 def worst_case_inputs(net: Network) -> np.ndarray:
     """Inputs at the corners: all-min, all-max, zero, alternating, and per first-layer channel the
-    sign pattern that maximises and the one that minimises its accumulator (``acc_bounds`` exactly).
+    sign pattern that maximises and the one that minimises its accumulator (``acc_bounds`` exactly)
+    when that layer is dense.
 
     Deeper layers are driven to their extremes through the first layer's saturated outputs.
     """
@@ -118,7 +119,7 @@ def worst_case_inputs(net: Network) -> np.ndarray:
     rows = [np.full(k, lo), np.full(k, hi), np.zeros(k, dtype=np.int64), np.where(alt, lo, hi),
             np.where(alt, hi, lo)]
     first = net.layers[0]
-    if isinstance(first, Layer):
+    if isinstance(first, Layer) and not first.is_conv:  # a convolution's extremes differ per position
         for w in first.weight_matrix():
             rows += [np.where(w > 0, hi, lo), np.where(w > 0, lo, hi)]
     return np.unique(np.array(rows, dtype=np.int64).reshape(-1, k), axis=0)
@@ -164,11 +165,14 @@ def run_case(case: FuzzCase, work: Path, *, keep: bool = False) -> CaseResult:
 
     folder = Path(work) / case.name
     shutil.rmtree(folder, ignore_errors=True)
+    options = dict(case.options)
+    if "layer_styles" in options:  # JSON keys are strings; the generator wants layer indices
+        options["layer_styles"] = {int(k): v for k, v in options["layer_styles"].items()}
     t0 = time.perf_counter()
     vectors, sat = len(case.x), saturation_events(case.net, case.x)
     try:
         design = generate(case.net, folder / "rtl", in_lanes=case.in_lanes, out_lanes=case.out_lanes,
-                          **case.options)
+                          **options)
         r = simulate(design, case.net, case.x, folder / "sim", seed=case.seed, gaps=case.gaps,
                      backpressure=case.backpressure, waves=keep, obj_cache=Path(work) / OBJ_CACHE)
         ok, bad, summary, error = r.ok, r.mismatches, r.summary(), None

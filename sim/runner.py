@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -88,7 +89,7 @@ def wave_file() -> str:
 def _check_matches(design: GeneratedDesign, net: Network) -> None:
     """The golden net must have the design's shapes and formats, or taps would be misread."""
     hw = [(ly.out_features, ly.out_bits, ly.out_signed) for ly in design.layers]
-    sw = [(ly.out_features, ly.output.bits, ly.output.signed) for ly in net.layers]
+    sw = [(math.prod(ly.out_shape), ly.output.bits, ly.output.signed) for ly in net.layers]
     if (design.in_features, design.in_bits, design.in_signed) != (
             net.in_features, net.input.bits, net.input.signed) or hw != sw:
         raise ConfigError("the network does not have the shapes and formats of the generated design; "
@@ -116,7 +117,9 @@ def simulate(design: GeneratedDesign, net: Network, x: np.ndarray, build_dir: Pa
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     traces = golden.trace(net, x)
-    np.savez(build_dir / "stimulus.npz", x=x, **{f"layer{k}": t.out for k, t in enumerate(traces)})
+    # the hardware streams feature maps flattened channel-major, as torch.flatten does
+    flat = {f"layer{k}": t.out.reshape(len(x), -1) for k, t in enumerate(traces)}
+    np.savez(build_dir / "stimulus.npz", x=x.reshape(len(x), -1), **flat)
     result_path = build_dir / "result.json"
     result_path.unlink(missing_ok=True)
     cfg = {

@@ -101,9 +101,14 @@ async def _collect(dut: Any, st: _State, cfg: dict, n: int, rng: random.Random) 
 
 
 async def _tap(dut: Any, st: _State, k: int, layer: dict) -> None:
-    """Passive monitor on ``layer{k}``'s output stream: one vector per valid & ready."""
-    h = getattr(dut, f"layer{k}")
-    valid, ready, payload = h.o__valid, h.o__ready, h.o__payload
+    """Passive monitor on ``layer{k}``'s output stream: one vector per valid & ready.
+
+    Watched where it enters the skid buffer behind the layer (``skid{k+1}``): a leaf module keeps
+    its port names in the Verilog, while a layer with submodules (a spatial stage) may see its
+    own ports renamed ``o__payload$24`` when a child's port of the same name is wired inside it.
+    """
+    h = getattr(dut, f"skid{k + 1}")
+    valid, ready, payload = h.i__valid, h.i__ready, h.i__payload
     got = st.taps.setdefault(k, [])
     while True:
         await ReadOnly()

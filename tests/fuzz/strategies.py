@@ -5,13 +5,16 @@ requantization is pushed into saturation, stream settings) is drawn by hypothesi
 integers inside a layer come from a numpy generator seeded by hypothesis, so a case stays cheap
 to draw and still reproducible from hypothesis's own seed.
 
-Layer kinds and generator options are parameters: the hardware generator builds dense layers,
-so ``kinds=("dense",)`` is what the tests draw today.
+Layer kinds and engine styles are parameters: the sweep draws every kind the hardware generator
+builds (dense, conv1d/conv2d, max/avg pooling) and every style (unrolled, folded with 1..4 lanes,
+the dense baselines), globally or mixed per layer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,14 +22,18 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
+from hwgen.layers import STYLES
 from sim.fuzz import FuzzCase, worst_case_inputs
 from zerogate.fixedpoint import Activation, FixedFormat, Rounding, signed_bits_for, weight_range
-from zerogate.ir import Layer, LayerKind, Network
+from zerogate.ir import Layer, LayerKind, Network, Pool
 
 #: How a layer's weights are thinned: the corners (no weight at all, a single one) are drawn as
 #: often as the random densities, because that is where generators break.
 SPARSITY_PATTERNS = ("random", "dense", "pruned-rows", "pruned-cols", "single", "all-zero")
 MAX_FEATURES = 6
+MAX_CHANNELS = 3
+#: Longest side of a drawn feature map, by spatial rank.
+MAX_SIDE = {1: 8, 2: 5}
 
 
 @st.composite
@@ -58,20 +65,34 @@ def _mask(draw: st.DrawFn, rng: np.random.Generator, shape: tuple[int, int]) -> 
 
 
 @st.composite
-def dense_layers(draw: st.DrawFn, name: str, n_in: int, inp: FixedFormat, *,
-                 n_out: int | None = None) -> Layer:
-    """A dense layer: per-channel weight widths 2..8 mixed, weights often at their extremes, a
-    bias that may be zero or large, and a shift that puts the accumulator range somewhere between
-    well inside and well past the output format (so some outputs saturate)."""
+def weight_layers(draw: st.DrawFn, name: str, kind: LayerKind, in_shape: tuple[int, ...], inp: FixedFormat,
+                  *, n_out: int | None = None) -> Layer:
+    """A dense or convolution layer: per-channel weight widths 2..8 mixed, weights often at their
+    extremes, a bias that may be zero or large, and a shift that puts the accumulator range
+    somewhere between well inside and well past the output format (so some outputs saturate).
+
+    ``in_shape`` is ``(features,)`` for dense and ``(channels, *spatial)`` for convolutions; a
+    convolution draws its kernel (up to 3 per axis, never past the input), stride 1..2 and
+    zero padding below the kernel.
+    """
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    n_out = draw(st.integers(1, MAX_FEATURES)) if n_out is None else n_out
+    conv = kind is not LayerKind.DENSE
+    n_in = in_shape[0] if conv else math.prod(in_shape)
+    n_out = draw(st.integers(1, MAX_CHANNELS if conv else MAX_FEATURES)) if n_out is None else n_out
+    geometry: dict[str, Any] = {}
+    kernel: tuple[int, ...] = ()
+    if conv:
+        kernel = tuple(draw(st.integers(1, min(3, n))) for n in in_shape[1:])
+        geometry = {"in_shape": tuple(in_shape), "kernel": kernel,
+                    "stride": tuple(draw(st.integers(1, 2)) for _ in kernel),
+                    "padding": tuple(draw(st.integers(0, k - 1)) for k in kernel)}
     bits = np.array(draw(st.lists(st.integers(2, 8), min_size=n_out, max_size=n_out)))
-    w = np.zeros((n_out, n_in), dtype=np.int64)
+    w = np.zeros((n_out, n_in * math.prod(kernel)), dtype=np.int64)
     for c in range(n_out):
         lo, hi = weight_range(int(bits[c]))
-        vals = rng.integers(lo, hi + 1, n_in)
-        ends = rng.random(n_in) < 0.4  # the most negative and most positive weights are the risky ones
-        w[c] = np.where(ends, np.where(rng.random(n_in) < 0.5, lo, hi), vals)
+        vals = rng.integers(lo, hi + 1, w.shape[1])
+        ends = rng.random(w.shape[1]) < 0.4  # the most negative and most positive weights are the risky ones
+        w[c] = np.where(ends, np.where(rng.random(w.shape[1]) < 0.5, lo, hi), vals)
     w[~_mask(draw, rng, w.shape)] = 0
     relu = draw(st.booleans())
     out = draw(formats(signed=False if relu else None, min_bits=1, max_bits=12))
@@ -89,29 +110,76 @@ def dense_layers(draw: st.DrawFn, name: str, n_in: int, inp: FixedFormat, *,
     shift = np.clip(acc_bits - out.bits - push + rng.integers(-1, 2, n_out), 0, 40)
     wfrac = shift + out.frac - inp.frac
     return Layer(
-        name=name, kind=LayerKind.DENSE, in_features=n_in, out_features=n_out, weight=w, bias=bias,
-        weight_bits=bits, weight_frac=wfrac, shift=shift, input=inp, output=out, bias_bits=bias_bits,
-        rounding=draw(st.sampled_from(list(Rounding))),
-        activation=Activation.RELU if relu else Activation.NONE,
+        name=name, kind=kind, in_features=n_in, out_features=n_out, weight=w.reshape(n_out, n_in, *kernel),
+        bias=bias, weight_bits=bits, weight_frac=wfrac, shift=shift, input=inp, output=out,
+        bias_bits=bias_bits, rounding=draw(st.sampled_from(list(Rounding))),
+        activation=Activation.RELU if relu else Activation.NONE, **geometry,
     )
 
 
-#: Layer strategies by IR kind; a kind joins the fuzz when the hardware generator builds it.
-LAYER_STRATEGIES = {"dense": dense_layers}
+def dense_layers(name: str, n_in: int, inp: FixedFormat, *,
+                 n_out: int | None = None) -> st.SearchStrategy[Layer]:
+    """A dense layer of :func:`weight_layers` reading ``n_in`` features."""
+    return weight_layers(name, LayerKind.DENSE, (n_in,), inp, n_out=n_out)
+
+
+@st.composite
+def pool_layers(draw: st.DrawFn, name: str, kind: LayerKind, in_shape: tuple[int, ...],
+                inp: FixedFormat) -> Pool:
+    """Max or average pooling (no padding): max windows up to 3 per axis, average windows of 1, 2
+    or 4 elements (a power of two, as the IR requires), stride 1..3 (so also past the window)."""
+    if kind is LayerKind.MAXPOOL:
+        kernel = tuple(draw(st.integers(1, min(3, n))) for n in in_shape[1:])
+    else:
+        choices = [k for k in itertools.product(*[[1, 2, 4] for _ in in_shape[1:]])
+                   if math.prod(k) in (1, 2, 4) and all(a <= n for a, n in zip(k, in_shape[1:], strict=True))]
+        kernel = draw(st.sampled_from(choices))
+    stride = tuple(draw(st.integers(1, 3)) for _ in kernel)
+    return Pool(name=name, kind=kind, in_shape=tuple(in_shape), kernel=kernel, stride=stride, input=inp,
+                rounding=draw(st.sampled_from(list(Rounding))))
+
+
+#: Every IR node kind the hardware generator builds, and the spatial rank each needs (None: any).
+ALL_KINDS = ("dense", "conv1d", "conv2d", "maxpool", "avgpool")
+_RANK = {"dense": None, "conv1d": 1, "conv2d": 2, "maxpool": None, "avgpool": None}
+
+
+def _input_shape(draw: st.DrawFn, kinds: Sequence[str]) -> tuple[int, ...]:
+    """A flat vector, a (channels, length) or a (channels, height, width) map, as ``kinds`` allow."""
+    ranks = [0] if "dense" in kinds else []
+    spatial = [k for k in kinds if k != "dense"]
+    ranks += [r for r in (1, 2) if any(_RANK[k] in (r, None) for k in spatial)]
+    rank = draw(st.sampled_from(ranks))
+    if rank == 0:
+        return (draw(st.integers(1, MAX_FEATURES)),)
+    return (draw(st.integers(1, MAX_CHANNELS)), *(draw(st.integers(1, MAX_SIDE[rank])) for _ in range(rank)))
 
 
 @st.composite
 def networks(draw: st.DrawFn, *, kinds: Sequence[str] = ("dense",), max_layers: int = 3) -> Network:
-    """A chain of 1..``max_layers`` small layers (1..6 features each) of the given kinds."""
+    """A chain of 1..``max_layers`` small nodes of the given kinds. A spatial map may meet a
+    convolution of its rank, a pooling layer or a dense layer (which flattens it); a flat vector
+    only a dense one, so the chain ends when ``kinds`` has nothing left for it."""
     inp = draw(formats())
-    n_in = draw(st.integers(1, MAX_FEATURES))
-    layers, fmt, n = [], inp, n_in
+    in_shape = _input_shape(draw, kinds)
+    layers: list[Layer | Pool] = []
+    fmt, shape = inp, in_shape
     for k in range(draw(st.integers(1, max_layers))):
-        kind = draw(st.sampled_from(list(kinds)))
-        ly = draw(LAYER_STRATEGIES[kind](f"{kind}{k}", n, fmt))
-        layers.append(ly)
-        fmt, n = ly.output, ly.out_features
-    return Network(name="fuzz", input=inp, in_features=n_in, layers=tuple(layers))
+        rank = len(shape) - 1
+        fits = [kd for kd in kinds if kd == "dense" or (rank > 0 and _RANK[kd] in (rank, None))]
+        if not fits:
+            break
+        convs = [kd for kd in fits if _RANK[kd] == rank]  # drawn as often as the others together
+        kind = draw(st.sampled_from(fits + convs * 2))
+        name = f"{kind}{k}"
+        if kind in ("maxpool", "avgpool"):
+            node: Layer | Pool = draw(pool_layers(name, LayerKind(kind), shape, fmt))
+        else:
+            node = draw(weight_layers(name, LayerKind(kind), shape, fmt))
+        layers.append(node)
+        fmt, shape = node.output, tuple(node.out_shape)
+    return Network(name="fuzz", input=inp, in_features=math.prod(in_shape), layers=tuple(layers),
+                   in_shape=in_shape)
 
 
 def stimulus(rng: np.random.Generator, net: Network, n_random: int) -> np.ndarray:
@@ -125,25 +193,38 @@ def stimulus(rng: np.random.Generator, net: Network, n_random: int) -> np.ndarra
 
 
 @st.composite
-def fuzz_cases(draw: st.DrawFn, name: str = "case", *, kinds: Sequence[str] = ("dense",),
-               options: Sequence[Mapping[str, Any]] = ({},)) -> FuzzCase:
-    """A network, its stimulus and stream settings: lanes from 1 to one more than the vector
-    length, random input gaps and output back-pressure, each on or off."""
+def engine_options(draw: st.DrawFn, n_layers: int, styles: Sequence[str] = STYLES) -> dict[str, Any]:
+    """Keywords for :func:`hwgen.verilog.generate`: one style for every layer (folded ones with
+    1..4 lanes), and in a third of the cases a different style for some layers."""
+    opts: dict[str, Any] = {"style": draw(st.sampled_from(list(styles))), "lanes": draw(st.integers(1, 4))}
+    if n_layers > 1 and draw(st.integers(0, 2)) == 0:
+        picked = draw(st.lists(st.integers(0, n_layers - 1), min_size=1, unique=True))
+        opts["layer_styles"] = {str(k): f"{draw(st.sampled_from(list(styles)))}:{draw(st.integers(1, 4))}"
+                                for k in sorted(picked)}
+    return opts
+
+
+@st.composite
+def fuzz_cases(draw: st.DrawFn, name: str = "case", *, kinds: Sequence[str] = ALL_KINDS,
+               styles: Sequence[str] = STYLES) -> FuzzCase:
+    """A network, its stimulus, its engine styles and stream settings: lanes from 1 to one more
+    than the vector length (at most 9), random input gaps and output back-pressure, each on or off."""
     net = draw(networks(kinds=kinds))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     x = stimulus(rng, net, draw(st.integers(4, 24)))
     return FuzzCase(
         name=name, net=net, x=x, seed=draw(st.integers(0, 2**16)), gaps=draw(st.booleans()),
-        backpressure=draw(st.booleans()), in_lanes=draw(st.integers(1, net.in_features + 1)),
-        out_lanes=draw(st.integers(1, net.out_features + 1)), options=draw(st.sampled_from(list(options))),
+        backpressure=draw(st.booleans()), in_lanes=draw(st.integers(1, min(net.in_features + 1, 9))),
+        out_lanes=draw(st.integers(1, min(net.out_features + 1, 9))),
+        options=draw(engine_options(len(net.layers), styles)),
     )
 
 
 def _signature(case: FuzzCase) -> tuple:
-    """Coarse on purpose: two cases alike in shape, lanes and input width add little."""
+    """Coarse on purpose: two cases alike in kinds, shapes, lanes, input width and styles add little."""
     net = case.net
-    return (net.in_features, net.input.bits, case.in_lanes, case.out_lanes,
-            tuple(ly.out_features for ly in net.layers))
+    return (net.in_shape, net.input.bits, case.in_lanes, case.out_lanes,
+            tuple((str(ly.kind), ly.out_shape) for ly in net.layers), repr(sorted(case.options.items())))
 
 
 def draw_cases(n: int, seed: int, **kw: Any) -> list[FuzzCase]:
