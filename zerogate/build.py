@@ -38,6 +38,9 @@ class BuildOptions:
     weight_bits: int = 6
     in_lanes: int = 8
     out_lanes: int = 2
+    style: str = "unrolled"  # every weight layer's engine (hwgen.layers.STYLES)
+    lanes: int = 1  # MAC lanes of a folded layer
+    layer_styles: tuple[str, ...] = ()  # per-layer overrides, "K=STYLE[:LANES]"
     device: str = "LFE5U-85F"
     package: str = "CABGA381"
     freq_mhz: float = 100.0
@@ -52,6 +55,9 @@ class BuildOptions:
             raise ConfigError(f"--weight-bits {self.weight_bits!r} must lie in 2..8")
         if self.in_lanes < 1 or self.out_lanes < 1:
             raise ConfigError("--in-lanes and --out-lanes must be at least 1")
+        from hwgen.layers import LayerStyle, parse_layer_styles
+
+        parse_layer_styles(self.layer_styles, LayerStyle(self.style, self.lanes))  # refuse bad ones early
         if self.freq_mhz <= 0:
             raise ConfigError(f"--freq {self.freq_mhz!r} MHz must be positive")
         if not self.targets or set(self.targets) - set(TARGETS):
@@ -159,10 +165,14 @@ def step_golden(state: BuildState) -> np.ndarray:
 
 
 def step_generate(opts: BuildOptions, state: BuildState) -> Any:
+    from hwgen.layers import LayerStyle, parse_layer_styles
     from hwgen.verilog import generate
 
     assert state.net is not None
-    design = generate(state.net, state.work / "rtl", in_lanes=opts.in_lanes, out_lanes=opts.out_lanes)
+    default = LayerStyle(opts.style, opts.lanes)
+    overrides = parse_layer_styles(opts.layer_styles, default, len(state.net.layers))
+    design = generate(state.net, state.work / "rtl", in_lanes=opts.in_lanes, out_lanes=opts.out_lanes,
+                      style=default, layer_styles=overrides)
     state.facts["rtl"] = {
         "verilog": str(design.verilog_path.relative_to(state.work)),
         "top": design.top_name,
@@ -172,6 +182,9 @@ def step_generate(opts: BuildOptions, state: BuildState) -> Any:
         "beats_out": design.beats_out,
         "in_lanes": design.in_lanes,
         "out_lanes": design.out_lanes,
+        "layers": [{"name": ly.name, "style": ly.style, "lanes": ly.lanes,
+                    "cycles_per_inference": ly.cycles_per_inference, "latency_cycles": ly.latency}
+                   for ly in design.layers],
     }
     return design
 

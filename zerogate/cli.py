@@ -27,6 +27,13 @@ def _add_compress_opts(p: argparse.ArgumentParser) -> None:
 def _add_hw_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--in-lanes", type=int, default=8, help="input elements per stream beat")
     p.add_argument("--out-lanes", type=int, default=2, help="output elements per stream beat")
+    p.add_argument("--style", default="unrolled",
+                   help="engine of every weight layer: unrolled (one inference per clock, zero weights "
+                        "cost nothing), folded (only nonzeros stored, --lanes MACs walk them), or the "
+                        "dense baselines dense-unrolled / dense-folded (sparsity ignored)")
+    p.add_argument("--lanes", type=int, default=1, help="MAC lanes of each folded layer (default 1)")
+    p.add_argument("--layer-style", action="append", default=[], metavar="K=STYLE[:LANES]",
+                   help="override one layer's engine, e.g. 0=folded:4 (repeatable)")
 
 
 def _targets(text: str) -> tuple[str, ...]:
@@ -122,6 +129,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         opts = BuildOptions(
             out=args.out, ir_path=args.ir, seed=args.seed, sparsity=args.sparsity,
             weight_bits=args.weight_bits, in_lanes=args.in_lanes, out_lanes=args.out_lanes,
+            style=args.style, lanes=args.lanes, layer_styles=tuple(args.layer_style),
             device=args.device, package=args.package, freq_mhz=args.freq, synth=not args.no_synth,
             targets=args.target,
             command=" ".join([PROG, *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),
@@ -151,10 +159,13 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         from zerogate import ir
 
         net = ir.load(args.ir)  # validate before anything else is imported or written
+        from hwgen.layers import LayerStyle, parse_layer_styles
         from hwgen.verilog import generate
 
-        design = generate(net, args.out, in_lanes=args.in_lanes, out_lanes=args.out_lanes)
-        _say(f"wrote {design.verilog_path}")
+        overrides = parse_layer_styles(args.layer_style, LayerStyle(args.style, args.lanes), len(net.layers))
+        design = generate(net, args.out, in_lanes=args.in_lanes, out_lanes=args.out_lanes, style=args.style,
+                          lanes=args.lanes, layer_styles=overrides)
+        _say(f"wrote {design.verilog_path} ({design.ii} cycles per inference, latency {design.latency})")
         return 0
 
     if args.cmd == "simulate":

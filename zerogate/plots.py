@@ -38,8 +38,8 @@ def _save(fig: Any, path: Path) -> None:
 
 
 def _layers(ax: tuple[Any, Any], net: Network, d: dict[str, Any]) -> None:
-    names = [r["name"] for r in d["layers"]]
-    ax[0].bar(names, [100 * r["sparsity"] for r in d["layers"]], color="tab:blue")
+    rows = [r for r in d["layers"] if r["weights"]]  # pooling has no weights
+    ax[0].bar([r["name"] for r in rows], [100 * r["sparsity"] for r in rows], color="tab:blue")
     ax[0].set_ylabel("sparsity (%)")
     ax[0].set_ylim(0, 100)
     widths = sorted({int(b) for ly in net.weight_layers for b in ly.weight_bits})

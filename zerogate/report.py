@@ -18,36 +18,45 @@ from typing import Any
 import numpy as np
 
 from zerogate import __version__
-from zerogate.ir import Network
+from zerogate.ir import Layer, Network
 from zerogate.metrics import layer_memory, network_stats
 
 #: Folder of the figures, beside report.md / report.html (links are relative to it).
 FIGURES = "report"
 
 
-def _layer_rows(net: Network) -> list[dict[str, Any]]:
+def _layer_rows(net: Network, hw_layers: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """One row per IR node; engine style, lanes and cycles come from the generator (``rtl.layers``).
+
+    The compute limit of a layer is ``ceil(nonzero MACs ÷ lanes)`` cycles per inference, a MAC
+    being one nonzero weight at one output position. An unrolled layer has a lane per nonzero
+    weight (limit: one cycle per output position); a folded one has ``lanes`` lanes, so its lane
+    efficiency, nonzero MACs ÷ (lanes × cycles), says how close it runs to that limit.
+    """
+    hw = {h["name"]: h for h in hw_layers or ()}
     rows = []
     for ly in net.layers:
-        mem = layer_memory(ly)
-        acc = ly.acc_bits()
-        rows.append({
-            "name": ly.name,
-            "kind": ly.kind.value,
-            "shape": f"{ly.in_features}→{ly.out_features}",
-            "nnz": ly.nnz,
-            "weights": ly.n_weights,
-            "sparsity": 1.0 - ly.nnz / ly.n_weights,
-            "weight_bits": [int(ly.weight_bits.min()), int(ly.weight_bits.max())],
-            "acc_bits": [int(acc.min()), int(acc.max())],
-            "input": str(ly.input),
-            "output": str(ly.output),
-            "activation": ly.activation.value,
-            "style": "unrolled",
-            "memory_bits": mem.total_bits,
-            # unrolled: every nonzero weight has its own shift-add hardware, so the lane count
-            # equals nnz and the limit nnz ÷ lanes is one cycle per inference
-            "lanes": ly.nnz,
-        })
+        h = hw.get(ly.name, {})
+        shape = " → ".join("×".join(map(str, t)) for t in (ly.input_shape, ly.out_shape))
+        row: dict[str, Any] = {"name": ly.name, "kind": ly.kind.value, "shape": shape,
+                               "output": str(ly.output), "style": h.get("style", "unrolled"),
+                               "cycles": h.get("cycles_per_inference")}
+        if not isinstance(ly, Layer):  # pooling: no weights, no MACs
+            rows.append({**row, "nnz": 0, "weights": 0, "sparsity": None, "weight_bits": None,
+                         "acc_bits": None, "input": str(ly.input), "activation": "none", "memory_bits": 0,
+                         "lanes": None, "macs": 0, "limit_cycles": None, "lane_efficiency": None})
+            continue
+        acc, macs = ly.acc_bits(), ly.nnz * ly.positions
+        folded = row["style"].endswith("folded")
+        lanes = int(h.get("lanes", 1)) if folded else max(ly.nnz, 1)
+        limit = -(-(ly.n_weights if row["style"].startswith("dense") else ly.nnz) * ly.positions // lanes)
+        cycles = row["cycles"]
+        rows.append({**row, "nnz": ly.nnz, "weights": ly.n_weights, "sparsity": 1.0 - ly.nnz / ly.n_weights,
+                     "weight_bits": [int(ly.weight_bits.min()), int(ly.weight_bits.max())],
+                     "acc_bits": [int(acc.min()), int(acc.max())], "input": str(ly.input),
+                     "activation": ly.activation.value, "memory_bits": layer_memory(ly).total_bits,
+                     "lanes": lanes, "macs": macs, "limit_cycles": max(limit, 1),
+                     "lane_efficiency": macs / (lanes * cycles) if folded and cycles else None})
     return rows
 
 
@@ -103,11 +112,14 @@ def render_markdown(d: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in d["layers"]:
-        wb, ab = r["weight_bits"], r["acc_bits"]
-        lines.append(
-            f"| {r['name']} | {r['shape']} | {r['nnz']} / {r['weights']} | {_pct(r['sparsity'])} | "
-            f"{wb[0]}–{wb[1]} | {ab[0]}–{ab[1]} | {r['input']} → {r['output']} | {r['style']} |"
-        )
+        if r["weights"]:
+            wb, ab = r["weight_bits"], r["acc_bits"]
+            lines.append(
+                f"| {r['name']} | {r['shape']} | {r['nnz']} / {r['weights']} | {_pct(r['sparsity'])} | "
+                f"{wb[0]}–{wb[1]} | {ab[0]}–{ab[1]} | {r['input']} → {r['output']} | {r['style']} |")
+        else:
+            lines.append(f"| {r['name']} ({r['kind']}) | {r['shape']} | no weights | | | | "
+                         f"{r['input']} → {r['output']} | {r['style']} |")
     lines += [
         "",
         "## Performance",
@@ -118,11 +130,20 @@ def render_markdown(d: dict[str, Any]) -> str:
         f"| latency, first input beat → first output beat | {s.get('latency_cycles')} cycles |",
         f"| I/O | {rtl.get('in_lanes')} inputs per beat × {rtl.get('beats_in')} beats in, "
         f"{rtl.get('out_lanes')} outputs per beat × {rtl.get('beats_out')} beats out |",
-        f"| compute limit (nonzero MACs ÷ lanes) | 1 cycle: unrolled, {m['nnz']} MAC lanes for "
-        f"{m['nnz']} nonzero MACs; zero weights cost no hardware and no cycles |",
-        f"| what bounds throughput | the I/O stream ({rtl.get('ii_cycles')} beats per inference), "
-        f"not compute |",
+        f"| what bounds throughput | {_bound(d)} |",
+        "",
+        "Per layer: cycles per inference from the generator's exact cycle model (the simulated figure "
+        "above is the slowest stage's), against the compute limit ⌈nonzero MACs ÷ lanes⌉ (a MAC = one "
+        "nonzero weight at one output position; zero weights cost no lane and no cycle). Lane efficiency "
+        "= nonzero MACs ÷ (lanes × cycles), for folded layers.",
+        "",
+        "| layer | style | lanes | nonzero MACs | cycles | limit | lane efficiency |",
+        "|---|---|---|---|---|---|---|",
     ]
+    for r in d["layers"]:
+        if r["weights"]:
+            lines.append(f"| {r['name']} | {r['style']} | {r['lanes']} | {r['macs']} | {r['cycles']} | "
+                         f"{r['limit_cycles']} | {_pct(r['lane_efficiency'])} |")
     if sy:
         lines += [
             "",
@@ -151,6 +172,16 @@ def render_markdown(d: dict[str, Any]) -> str:
     lines += ["", "## Step times (s)", "", "| step | seconds |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in d["timings"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _bound(d: dict[str, Any]) -> str:
+    """Which stage sets the cycles per inference: the I/O stream or a layer."""
+    rtl = d.get("rtl", {})
+    io = max(rtl.get("beats_in") or 0, rtl.get("beats_out") or 0)
+    slow = max((r for r in d["layers"] if r.get("cycles")), key=lambda r: r["cycles"], default=None)
+    if slow is None or slow["cycles"] <= io:
+        return f"the I/O stream ({io} beats per inference), not compute"
+    return f"layer {slow['name']} ({slow['style']}, {slow['cycles']} cycles per inference)"
 
 
 def _ice40_lines(ice: dict[str, Any] | None) -> list[str]:
@@ -266,7 +297,7 @@ def write_reports(net: Network, facts: dict[str, Any], timings: dict[str, float]
         **{k: v for k, v in facts.items() if k != "synth"},
         "synth": synth,
         "memory": network_stats(net).to_dict(),
-        "layers": _layer_rows(net),
+        "layers": _layer_rows(net, facts.get("rtl", {}).get("layers")),
         "timings": timings,
     }
     if plots:
