@@ -108,6 +108,10 @@ def check_buildable(node: object, index: int, style: LayerStyle | str = "unrolle
 
     st = style if isinstance(style, LayerStyle) else parse_style(style)
     check_supported(node, f"layer {index}", SUPPORTED_KINDS)
+    if node_kind(node) != "dense":
+        from hwgen.window import check_geometry
+
+        check_geometry(node, f"layer {index}")  # type: ignore[arg-type]
     del st  # every supported kind is buildable in every style
 
 

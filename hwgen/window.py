@@ -19,8 +19,35 @@ from amaranth.hdl import Module, Mux, ShapeLike, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from zerogate.ir import Layer, Pool
+from zerogate.errors import UnsupportedError
+from zerogate.ir import Layer, LayerKind, Pool
 from zerogate.ir.types import conv_out_size
+
+
+def check_geometry(node: Layer | Pool, where: str) -> None:
+    """Refuse a conv/pool window this module cannot walk, with what to change.
+
+    The IR has no dilation, groups or pooling padding, but a node may come from elsewhere (a newer
+    IR, a hand-built object) without the IR's validation; this runs before any hardware exists.
+    """
+    name = getattr(node, "name", "?")
+    for attr in ("dilation", "groups"):
+        v = getattr(node, attr, 1)
+        if any(int(d) != 1 for d in (v if isinstance(v, tuple | list) else (v,))):
+            raise UnsupportedError(f"{where} ({name}): {attr}={v} is not supported by the hardware "
+                                   f"generator; use {attr} 1 (a plain convolution)")
+    if isinstance(node, Pool):
+        pad = getattr(node, "padding", ())
+        if any(int(p) for p in pad):
+            raise UnsupportedError(f"{where} ({name}): pooling with padding {tuple(pad)} is not supported; "
+                                   "pad with a convolution or drop the padding")
+        if node.kind is LayerKind.AVGPOOL and node.window & (node.window - 1):
+            raise UnsupportedError(f"{where} ({name}): average pooling over {node.window} elements is not "
+                                   "supported (the mean must be an exact shift); use a 2/4/8/... window or "
+                                   "max pooling")
+    k, s = tuple(getattr(node, "kernel", ())), tuple(getattr(node, "stride", ()))
+    if min((*k, *s), default=0) < 1:
+        raise UnsupportedError(f"{where} ({name}): kernel {k} and stride {s} must be positive")
 
 
 @dataclass(frozen=True)
