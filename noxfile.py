@@ -56,3 +56,12 @@ def bench_compress(session: nox.Session) -> None:
     compression.md + compression_pareto.png (`-- --quick` for a tiny sweep; resumes from build/)."""
     _install(session)
     session.run("python", "-m", "bench.compress", *session.posargs)
+
+
+@nox.session(name="bench-hw", python=PY)
+def bench_hw(session: nox.Session) -> None:
+    """Every bundled model at sparsities 0/50/90/95 %, 4- and 8-bit weights, unrolled, folded and the
+    dense baselines: Verilator (bit-exact, cycles) + Yosys/nextpnr ECP5 (LUT4, FF, DSP, BRAM, Fmax) →
+    docs/benchmarks/hardware.md (hours at full scale; `-- --quick` for three designs; resumes from build/)."""
+    _install(session)
+    session.run("python", "-m", "bench.hw", *session.posargs)

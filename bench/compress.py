@@ -97,7 +97,7 @@ def _sparsity_params(method: str, sparsity: float, ep: dict[str, int]) -> dict[s
     return {"sparsity": sparsity}
 
 
-def _original_weights(model: str) -> int:
+def original_weights(model: str) -> int:
     """Weight slots of the float model as written (before any channel is removed)."""
     from torch import nn
 
@@ -117,7 +117,7 @@ def _measure(p: Point, seed: int) -> Row:
     res = run_config(RunConfig(p.model, p.method, params, seed=seed))
     seconds = time.perf_counter() - t0
     st = network_stats(res.net)
-    n = _original_weights(p.model)
+    n = original_weights(p.model)
     return Row(model=p.model, series=p.series, budget=p.budget, float_acc=res.float_accuracy,
                acc=res.accuracy, sparsity=1.0 - st.nnz / n, memory_bits=st.memory_bits,
                x_float32=32 * n / st.memory_bits, x_int8=8 * n / st.memory_bits, train_s=seconds, key=p.key)
