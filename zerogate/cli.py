@@ -161,11 +161,20 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         net = ir.load(args.ir)  # validate before anything else is imported or written
         from hwgen.layers import LayerStyle, parse_layer_styles
         from hwgen.verilog import generate
+        from zerogate.build import BuildOptions, staged_output
 
+        BuildOptions(in_lanes=args.in_lanes, out_lanes=args.out_lanes)  # validated like build's
         overrides = parse_layer_styles(args.layer_style, LayerStyle(args.style, args.lanes), len(net.layers))
-        design = generate(net, args.out, in_lanes=args.in_lanes, out_lanes=args.out_lanes, style=args.style,
-                          lanes=args.lanes, layer_styles=overrides)
-        _say(f"wrote {design.verilog_path} ({design.ii} cycles per inference, latency {design.latency})")
+        out = args.out
+        ours = out.is_dir() and (not any(out.iterdir()) or (out / "design.json").is_file())
+        if out.exists() and not ours:
+            raise ConfigError(f"--out {out} exists and was not written by 'zerogate generate' (it would be "
+                              "replaced); choose a new or empty folder")
+        with staged_output(out) as work:  # an interrupted or failed run leaves no half-written folder
+            design = generate(net, work, in_lanes=args.in_lanes, out_lanes=args.out_lanes, style=args.style,
+                              lanes=args.lanes, layer_styles=overrides)
+        _say(f"wrote {out / design.verilog_path.name} ({design.ii} cycles per inference, "
+             f"latency {design.latency})")
         return 0
 
     if args.cmd == "simulate":

@@ -133,6 +133,16 @@ def _ints(v: Any, where: str, key: str) -> tuple[int, ...]:
     return tuple(v)
 
 
+def _format(d: Any, where: str) -> FixedFormat:
+    """A fixed-point format; ``frac`` must be an integer, since every IR scale is ``2**-frac``."""
+    for key in ("bits", "frac"):
+        v = d.get(key) if isinstance(d, Mapping) else None
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+            raise IRError(f"{where}: format {key} = {v!r} is not an integer (IR scales are powers of two, "
+                          "2**-frac); re-export the model with power-of-two scales")
+    return FixedFormat.from_dict(d)
+
+
 def _read_node(lm: Mapping[str, Any], where: str, arrays: dict[str, np.ndarray], wname: str) -> Node:
     kind = _enum(LayerKind, _get(lm, "kind", where), where)
     if kind in POOL_KINDS:
@@ -141,7 +151,7 @@ def _read_node(lm: Mapping[str, Any], where: str, arrays: dict[str, np.ndarray],
             in_shape=_ints(_get(lm, "in_shape", where), where, "in_shape"),
             kernel=_ints(_get(lm, "kernel", where), where, "kernel"),
             stride=_ints(_get(lm, "stride", where), where, "stride"),
-            input=FixedFormat.from_dict(_get(lm, "input", where)),
+            input=_format(_get(lm, "input", where), where),
             rounding=_enum(Rounding, _get(lm, "rounding", where), where),
         )
     names = _get(lm, "arrays", where)
@@ -160,8 +170,8 @@ def _read_node(lm: Mapping[str, Any], where: str, arrays: dict[str, np.ndarray],
         kind=kind,
         in_features=int(_get(lm, "in_features", where)),
         out_features=int(_get(lm, "out_features", where)),
-        input=FixedFormat.from_dict(_get(lm, "input", where)),
-        output=FixedFormat.from_dict(_get(lm, "output", where)),
+        input=_format(_get(lm, "input", where), where),
+        output=_format(_get(lm, "output", where), where),
         bias_bits=int(_get(lm, "bias_bits", where)),
         rounding=_enum(Rounding, _get(lm, "rounding", where), where),
         overflow=_enum(Overflow, _get(lm, "overflow", where), where),
@@ -193,7 +203,7 @@ def load(path: str | os.PathLike[str]) -> Network:
         )
     wpath = path / str(_get(m, "weights_file", str(mpath)))
     if not wpath.is_file():
-        raise IRError(f"{wpath}: weight file missing; the IR folder is incomplete")
+        raise IRError(f"{wpath}: weight file missing; the IR folder is incomplete, re-export it")
     blob = wpath.read_bytes()
     if hashlib.sha256(blob).hexdigest() != _get(m, "weights_sha256", str(mpath)):
         raise IRError(
@@ -203,21 +213,34 @@ def load(path: str | os.PathLike[str]) -> Network:
         with np.load(io.BytesIO(blob), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except Exception as e:  # any decode failure is the same user problem
-        raise IRError(f"{wpath}: cannot read the weight archive ({type(e).__name__})") from None
-    inp = _get(m, "input", str(mpath))
-    nodes = []
-    for k, lm in enumerate(_get(m, "layers", str(mpath))):
-        where = f"{mpath} layer {k}"
-        try:
-            nodes.append(_read_node(lm, where, arrays, wpath.name))
-        except (TypeError, ValueError) as e:
-            raise IRError(f"{where}: malformed layer entry ({e})") from None
-    shape = inp.get("shape") if isinstance(inp, dict) else None
-    return Network(
-        name=str(_get(m, "name", str(mpath))),
-        input=FixedFormat.from_dict(_get(inp, "format", str(mpath))),
-        in_features=int(_get(inp, "features", str(mpath))),
-        layers=tuple(nodes),
-        metadata=m.get("metadata", {}),
-        in_shape=_ints(shape, str(mpath), "input.shape") if shape is not None else (),
-    )
+        raise IRError(f"{wpath}: cannot read the weight archive ({type(e).__name__}); the file is "
+                      "truncated or corrupt, re-export the IR") from None
+    try:
+        inp = _get(m, "input", str(mpath))
+        nodes = []
+        for k, lm in enumerate(_get(m, "layers", str(mpath))):
+            where = f"{mpath} layer {k}"
+            try:
+                nodes.append(_read_node(lm, where, arrays, wpath.name))
+            except (TypeError, ValueError) as e:
+                raise IRError(f"{where}: malformed layer entry ({e})") from None
+        shape = inp.get("shape") if isinstance(inp, dict) else None
+        return Network(
+            name=str(_get(m, "name", str(mpath))),
+            input=_format(_get(inp, "format", str(mpath)), str(mpath)),
+            in_features=int(_get(inp, "features", str(mpath))),
+            layers=tuple(nodes),
+            metadata=m.get("metadata", {}),
+            in_shape=_ints(shape, str(mpath), "input.shape") if shape is not None else (),
+        )
+    except IRError as e:
+        raise _located(e, mpath) from None
+
+
+def _located(e: IRError, mpath: Path) -> IRError:
+    """``e`` naming the manifest, plus the fix a user has for a bad IR when ``e`` names none
+    (messages give their fix after a ``;``)."""
+    msg = str(e) if str(e).startswith(str(mpath)) else f"{mpath}: {e}"
+    if ";" not in msg:
+        msg += "; the IR is damaged or from a broken exporter, re-export it with 'zerogate compress'"
+    return IRError(msg)
