@@ -77,8 +77,8 @@ class StreamHarness(wiring.Component):
 
     def internal(self, name: str) -> Signal:
         """A signal the DUT drives, by name (for invariants); ``KeyError`` if there is none."""
-        found = [s for stmts in self.frag.statements.values() for st in stmts for s in st._lhs_signals()
-                 if s.name == name]
+        found = list({id(s): s for stmts in self.frag.statements.values() for st in stmts
+                      for s in st._lhs_signals() if s.name == name}.values())
         if len(found) != 1:
             raise KeyError(f"{type(self.dut).__name__} has {len(found)} signals named {name!r}")
         return found[0]
@@ -143,6 +143,47 @@ def skid_invariants(h: StreamHarness, m: Module) -> None:
         h.check(m, Value.cast(o.payload) == h.tag(h.out_count, o.payload), "skid: output register tag")
     with m.If(skid_valid):
         h.check(m, Value.cast(skid) == h.tag(h.out_count + 1, skid), "skid: skid register tag")
+
+
+def _slots(h: StreamHarness, name: str, elem_width: int) -> list[Value]:
+    """The elements of the DUT's internal array signal ``name``."""
+    v = Value.cast(h.internal(name))
+    return [v[k * elem_width:(k + 1) * elem_width] for k in range(len(v) // elem_width)]
+
+
+def deserializer_invariants(h: StreamHarness, m: Module) -> None:
+    """What :class:`hwgen.serdes.Deserializer` holds, in tags: a finished vector (``o.valid``, and
+    then no partial one), or ``count`` beats of a partial vector at the top of the shift register."""
+    d = h.dut
+    w = len(Value.cast(d.o.payload)) // d.n
+    buf, count = _slots(h, "buf", w), h.internal("count")
+    pending = (h.in_count - h.out_count)[:len(h.in_count)]
+    h.check(m, count < d.beats, "deserializer: beat counter out of range")
+    with m.If(d.o.valid):
+        h.check(m, (count == 0) & (pending == d.n), "deserializer: a full vector and a partial one")
+        for k in range(d.n):
+            h.check(m, buf[k] == (h.out_count + k)[:w], "deserializer: output vector tag")
+    for c in range(d.beats):
+        with m.If(~d.o.valid & (count == c)):
+            h.check(m, pending == c * d.lanes, "deserializer: in-flight count is not count * lanes")
+            for j in range(c * d.lanes):
+                h.check(m, buf[len(buf) - c * d.lanes + j] == (h.out_count + j)[:w],
+                        "deserializer: partial vector tag")
+
+
+def serializer_invariants(h: StreamHarness, m: Module) -> None:
+    """What :class:`hwgen.serdes.Serializer` holds, in tags: ``left`` beats still to send, at the
+    bottom of its shift register, which are everything in flight."""
+    d = h.dut
+    w = len(Value.cast(d.i.payload)) // d.n
+    buf, left = _slots(h, "buf", w), h.internal("left")
+    pending = (h.in_count - h.out_count)[:len(h.in_count)]
+    h.check(m, left <= d.beats, "serializer: more beats left than a vector has")
+    for c in range(d.beats + 1):
+        with m.If(left == c):
+            h.check(m, pending == c * d.lanes, "serializer: in-flight count is not left * lanes")
+            for j in range(c * d.lanes):
+                h.check(m, buf[j] == (h.out_count + j)[:w], "serializer: element tag")
 
 
 def identity_network(features: int = 2, bits: int = 3, layers: int = 2) -> Network:

@@ -12,7 +12,14 @@ from hwgen.layers import build_layer
 from hwgen.serdes import Deserializer, Serializer
 from hwgen.skid import SkidBuffer
 from hwgen.top import Accelerator
-from sim.formal import FormalResult, identity_network, prove, skid_invariants
+from sim.formal import (
+    FormalResult,
+    deserializer_invariants,
+    identity_network,
+    prove,
+    serializer_invariants,
+    skid_invariants,
+)
 from zerogate.errors import ToolError
 
 pytestmark = pytest.mark.slow
@@ -46,6 +53,18 @@ class DuplicateOnDrain(SkidBuffer):
         return m
 
 
+class AlwaysReadyDeserializer(Deserializer):
+    """Broken: always ready, so a beat arriving while a finished vector waits overwrites it."""
+
+    def __init__(self) -> None:
+        super().__init__(4, 2, 1)
+
+    def elaborate(self, platform: object) -> Module:
+        m = super().elaborate(platform)
+        m.d.comb += self.i.ready.eq(1)  # the last assignment wins
+        return m
+
+
 def _ok(r: FormalResult) -> None:
     assert r.passed, f"{r.message} (log {r.log_path})"
     assert r.status == "PASS" and r.cover == "PASS"
@@ -61,10 +80,13 @@ def test_skid_buffer_handshake_proved_unbounded(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("broken", "message"), [
     (DropOnStall, "a beat was lost, duplicated or reordered"),
     (DuplicateOnDrain, "a beat came out that never went in"),
+    (AlwaysReadyDeserializer, "a stalled output changed before it was taken"),
 ])
-def test_broken_skid_buffer_fails_with_the_assertion_message(tmp_path: Path, broken: type,
-                                                             message: str) -> None:
-    r = prove(broken(4), tmp_path, mode="bmc", depth=10, cover=False)
+def test_broken_stream_stage_fails_with_the_assertion_message(tmp_path: Path, broken: type,
+                                                              message: str) -> None:
+    dut = broken() if broken is AlwaysReadyDeserializer else broken(4)
+    elems = (1, 2) if broken is AlwaysReadyDeserializer else (1, 1)
+    r = prove(dut, tmp_path, mode="bmc", depth=10, in_elems=elems[0], out_elems=elems[1], cover=False)
     assert not r.passed and r.status == "FAIL"
     assert r.message == message
     assert r.trace is not None and r.trace.is_file()
@@ -75,12 +97,15 @@ def test_proof_without_invariants_says_it_is_not_inductive(tmp_path: Path) -> No
     assert not r.passed and "induction step only" in r.message
 
 
-@pytest.mark.parametrize(("make", "elems"), [
-    (lambda: Deserializer(4, 4, 2), (2, 4)),
-    (lambda: Serializer(4, 4, 2), (4, 2)),
-], ids=["deserializer", "serializer"])
-def test_serdes_handshake_bmc(tmp_path: Path, make, elems: tuple[int, int]) -> None:
-    _ok(prove(make(), tmp_path, mode="bmc", depth=20, in_elems=elems[0], out_elems=elems[1], max_wait=2))
+@pytest.mark.parametrize(("n", "lanes"), [(4, 2), (3, 1)])
+@pytest.mark.parametrize("kind", ["deserializer", "serializer"])
+def test_serdes_handshake_proved_unbounded(tmp_path: Path, kind: str, n: int, lanes: int) -> None:
+    if kind == "deserializer":
+        dut, elems, inv = Deserializer(4, n, lanes), (lanes, n), deserializer_invariants
+    else:
+        dut, elems, inv = Serializer(4, n, lanes), (n, lanes), serializer_invariants
+    _ok(prove(dut, tmp_path, mode="prove", depth=12, in_elems=elems[0], out_elems=elems[1], max_wait=2,
+              cover_transfers=2, invariants=inv))
 
 
 @pytest.mark.parametrize("style", ["unrolled", "folded", "dense-unrolled"])
