@@ -65,3 +65,11 @@ def bench_hw(session: nox.Session) -> None:
     docs/benchmarks/hardware.md (hours at full scale; `-- --quick` for three designs; resumes from build/)."""
     _install(session)
     session.run("python", "-m", "bench.hw", *session.posargs)
+
+
+@nox.session(name="bench-hw-cnn", python=PY)
+def bench_hw_cnn(session: nox.Session) -> None:
+    """digits-cnn and kws1d, unrolled and folded (1/2/4 lanes): Verilator bit-exactness and cycles, lane
+    efficiency per layer, ECP5 use and Fmax → build/bench-hw-cnn/results.jsonl (resumable)."""
+    _install(session)
+    session.run("python", "-m", "bench.hw_cnn", *session.posargs)
