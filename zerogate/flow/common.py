@@ -143,6 +143,14 @@ def start(family: Family, verilog: list[Path], top: str, work_dir: Path, freq_mh
     return flow, [os.path.relpath(v, work) for v in sources]
 
 
+#: What Yosys 0.70 prints when its ABC reintegration trips on a design (fixed by a pre-pass).
+_ABC_REINTEGRATE_BUG = "GetSize(conn.first) == GetSize(conn.second)"
+
+
+def _text(path: Path) -> str:
+    return path.read_text(errors="replace") if path.is_file() else ""
+
+
 def synthesize(flow: Flow, **script_values: Any) -> dict[str, int]:
     """Render ``<family>/synth.ys.j2`` and run Yosys on it; return the cell counts of ``stat -json``."""
     work = flow.work
@@ -155,7 +163,14 @@ def synthesize(flow: Flow, **script_values: Any) -> dict[str, int]:
     # stdout is incomplete. The console (warnings, errors, runtime messages) is kept as well.
     log.unlink(missing_ok=True)
     quiet = ["-q"] if flow.echo is None else []  # --verbose: Yosys's whole console, as it runs
-    run = run_tool(YOSYS, [*quiet, "-l", log.name, "-s", "synth.ys"], cwd=work, log=console, echo=flow.echo)
+    args = [*quiet, "-l", log.name, "-s", "synth.ys"]
+    run = run_tool(YOSYS, args, cwd=work, log=console, echo=flow.echo)
+    if run.returncode != 0 and not script_values.get("prepass") and _ABC_REINTEGRATE_BUG in _text(log):
+        flow.say("yosys: ABC reintegration assertion (a Yosys 0.70 bug); again with a flatten + opt pre-pass")
+        (work / "synth.ys").write_text(render_script(flow.family.name, top=flow.top, **names, **script_values,
+                                                     prepass=True))
+        log.rename(work / "yosys.first-attempt.log")
+        run = run_tool(YOSYS, args, cwd=work, log=console, echo=flow.echo)
     check(YOSYS, run, full_log=log)
     flow.elapsed["yosys"] = run.elapsed_s
     return parse.parse_yosys_stat_json((work / names["stat_json"]).read_text())
