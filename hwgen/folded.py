@@ -15,10 +15,10 @@ channel's sum has exactly the IR's ``acc_bits``. With ``dense=True`` (the baseli
 slot is stored and walked, the input index comes from a counter instead of the ROM, and widths
 are sized for any weight of the channel's declared width (programmable hardware).
 
-Pipeline, all stalling together on ``en = ~o.valid | o.ready``: A issue step ``t`` (ROM
-address) -> B ROM data, input select -> C multiply -> D accumulate / capture slots -> E channel
-sums + bias -> F requantize -> ``o``. The input is double-buffered (``x_next`` fills while
-``x_work`` is in use), so back-to-back inferences overlap and cost ``T`` cycles each.
+Pipeline, all stalling together on ``en = ~o.valid | o.ready``: A issue step ``t`` (its ROM
+word, read the cycle before) -> B registered ROM word, input select -> C multiply -> D accumulate
+/ capture slots -> E channel sums + bias -> F requantize -> ``o``. The input is double-buffered
+(``x_next`` fills while ``x_work`` is in use), so back-to-back inferences overlap and cost ``T`` cycles each.
 """
 
 from __future__ import annotations
@@ -212,9 +212,13 @@ class FoldedDense(wiring.Component):
             with m.Else():
                 m.d.sync += [active.eq(start), t.eq(0)]
 
+        # the ROM is read one step ahead (address = the step A holds next cycle), so its word is
+        # ready in A and registered into B: the block RAM's slow clock-to-output (5.8 ns on ECP5)
+        # never meets the input-select multiplexer in one cycle (that path held Fmax at 78 MHz)
         m.submodules.rom = rom = Memory(shape=unsigned(plan.rom_width), depth=T, init=plan.rom_words())
         rd = rom.read_port(domain="sync")
-        m.d.comb += [rd.addr.eq(t), rd.en.eq(en)]
+        t_next = Signal(range(T))
+        m.d.comb += [t_next.eq(Mux(active & ~last, t + 1, 0)), rd.addr.eq(Mux(en, t_next, t)), rd.en.eq(en)]
 
         # dense: each lane's input index is a counter, (l*T + t) mod n_in
         idx_a = []
@@ -248,14 +252,15 @@ class FoldedDense(wiring.Component):
         m.d.comb += self.o.valid.eq(stage("v_o", v_f, valid=True))
         del t_b  # the step number is only needed where slots are captured
 
+        rom_b = stage("rom_b", rd.data, unsigned(plan.rom_width))
         accs = []
         for ln, (off, wb, ib) in enumerate(plan.rom_fields()):
-            w_b = rd.data[off:off + wb].as_signed()
-            f_b = rd.data[off + wb + ib]
+            w_b = rom_b[off:off + wb].as_signed()
+            f_b = rom_b[off + wb + ib]
             if self.dense:
                 idx_b = stage(f"i_b{ln}", idx_a[ln], range(max(plan.n_in, 2)))
             else:
-                idx_b = rd.data[off + wb:off + wb + ib]
+                idx_b = rom_b[off + wb:off + wb + ib]
             x_c = stage(f"x_c{ln}", x_work[idx_b], self.in_shape)
             w_c = stage(f"w_c{ln}", w_b, signed(wb))
             f_c = stage(f"f_c{ln}", f_b)
