@@ -144,8 +144,12 @@ def _layer_rows(net: Any, design: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True) -> Row:
-    """Generate, simulate and (unless ``synth`` is off) place and route one design."""
+def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
+            float_weights: int | None = None) -> Row:
+    """Generate, simulate and (unless ``synth`` is off) place and route one design.
+
+    ``float_weights``: weight slots of the float model (default: the bundled model's), the
+    denominator of the reported sparsity."""
     from hwgen.layers import parse_style
     from hwgen.verilog import generate
     from sim.runner import simulate
@@ -167,8 +171,8 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True) -> Ro
     st = network_stats(net)
     layers = _layer_rows(net, design)
     row = Row(key=p.key, model=p.model, target_sparsity=p.sparsity, bits=p.bits, style=style.style,
-              lanes=style.lanes, sparsity=1.0 - st.nnz / original_weights(p.model), nnz=st.nnz,
-              weights=st.n_weights,
+              lanes=style.lanes, sparsity=1.0 - st.nnz / (float_weights or original_weights(p.model)),
+              nnz=st.nnz, weights=st.n_weights,
               macs=sum(ly["macs"] for ly in layers), vectors=sim.n_vectors, matches=sim.n_match,
               cycles_sim=sim.cycles_per_inference, cycles_model=design.ii, latency=sim.latency,
               layers=layers, seconds=secs)
@@ -316,8 +320,10 @@ def report(rows: list[Row], command: str, seconds: float, scale: str) -> str:
     lines = [
         "# Hardware benchmark",
         "",
-        f"Reproduce: `{command}` (this file was written by it; scale: {scale}; "
-        f"{seconds / 60:.0f} min of tool time on {_machine()}).",
+        f"Reproduce: `{command}` (the runs that measured these rows, resumable; "
+        + ("`nox -s bench-hw -- --quick` runs three designs" if scale == "quick" else
+           "`nox -s bench-hw` alone runs the whole sweep: every model, sparsity 0/0.5/0.9/0.95, 4- and "
+           "8-bit, all styles") + f"). {seconds / 60:.0f} min of tool time on {_machine()}.",
         "",
         "Every row is one generated design: bit-exact check and cycles per inference from a Verilator "
         f"simulation of {VECTORS} test vectors against the golden model; LUT4 and carry (CCU2C) from "
@@ -394,12 +400,19 @@ def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     command = " ".join(["nox -s bench-hw --", *map(shlex.quote, given)]) if given else "nox -s bench-hw"
     pts = list(points(models, tuple(args.sparsities), tuple(args.bits), styles))
-    rows = sweep(pts, args.seed, root, synth=not args.no_synth)
+    sweep(pts, args.seed, root, synth=not args.no_synth)
+    # the report holds every design measured in this folder, so partial sweeps add up; the
+    # commands that measured them are listed with it
+    log = root / "commands.txt"
+    done = log.read_text().splitlines() if log.is_file() else []
+    if command not in done:
+        log.write_text("\n".join([*done, command]) + "\n")
+        done.append(command)
+    rows = sorted(_cached(root / "results.jsonl").values(),
+                  key=lambda r: (MODELS.index(r.model), r.bits, r.style.startswith("dense"), r.style,
+                                 r.target_sparsity))
     seconds = sum(sum(r.seconds.values()) for r in rows)
-    sps = ", ".join(f"{s:g}" for s in args.sparsities)
-    desc = (f"{scale}: models {', '.join(models)}; sparsities {sps}; "
-            f"weight bits {', '.join(map(str, args.bits))}; styles {', '.join(styles)}")
-    _write_atomic(args.out, report(rows, command, seconds, desc))
+    _write_atomic(args.out, report(rows, "`, `".join(done), seconds, scale))
     print(f"wrote {args.out} ({len(rows)} designs)")
     return 0
 

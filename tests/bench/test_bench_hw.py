@@ -1,0 +1,29 @@
+"""bench.hw on a tiny network (no synthesis): what the benchmark reports is what simulation measured."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench import hw
+from zerogate.ir import Network
+
+
+@pytest.mark.parametrize("style", ["folded:2", "folded:3"])
+def test_folded_cycles_match_the_limit_and_simulation(tmp_path: Path, small_net: Network, style: str) -> None:
+    x = np.random.default_rng(0).integers(small_net.input.min_int, small_net.input.max_int + 1,
+                                          (24, small_net.in_features))
+    p = hw.Point("tiny", 0.5, 4, style)
+    row = hw.measure(p, small_net, x, tmp_path / "w", synth=False,
+                     float_weights=sum(ly.n_weights for ly in small_net.layers))
+    assert row.matches == row.vectors == 24
+    assert row.cycles_sim == row.cycles_model  # the simulated steady state is the generator's model
+    lanes = int(style.split(":")[1])
+    for ly, info in zip(small_net.layers, row.layers, strict=True):
+        assert info["macs"] == ly.nnz and info["lanes"] == lanes
+        assert info["cycles"] == info["limit"] == max(math.ceil(ly.nnz / lanes), 1)
+        assert info["efficiency"] == pytest.approx(ly.nnz / (lanes * info["cycles"]))
+    assert row.cycles_model == max(ly["cycles"] for ly in row.layers) or row.cycles_model > 1
+    text = hw.report([row], "python -m bench.hw", 1.0, "quick")
+    assert "24/24" in text and f"{row.min_efficiency:.1%}" in text
