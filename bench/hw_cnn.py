@@ -114,7 +114,9 @@ def measure(model: str, style: str, net: Any, x: np.ndarray, folder: Path, *, sy
                    sim_seconds=round(time.perf_counter() - t0, 1))
         log(f"  {model} {style}: {r.summary()}; {r.cycles_per_inference} cycles/inference "
             f"(model {design.ii}), latency {r.latency} ({design.latency})")
+    row.pop("flow_error", None)
     if synth and "fmax_mhz" not in row and "does_not_fit" not in row:
+        from zerogate.errors import ToolError
         from zerogate.flow import DoesNotFitError, synthesize_ecp5
 
         log(f"  {model} {style}: ECP5 flow ({DEVICE}) ...")
@@ -123,6 +125,9 @@ def measure(model: str, style: str, net: Any, x: np.ndarray, folder: Path, *, sy
                                 package=PACKAGE, freq_mhz=FREQ_MHZ, seed=PNR_SEED)
         except DoesNotFitError as e:
             row["does_not_fit"] = str(e)
+        except ToolError as e:  # recorded (and retried on the next run), the other designs still measured
+            row["flow_error"] = str(e)
+            log(f"  {model} {style}: {e}")
         else:
             row.update(lut4=f.lut4, carry=f.carry, ff=f.ff, dsp=f.dsp, bram=f.bram, comb=f.comb,
                        fmax_mhz=f.fmax_mhz, timing_met=f.timing_met, nextpnr_log=str(f.logs.get("nextpnr")),
@@ -139,8 +144,8 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
         sim = f"{r.get('sim_matches')}/{r.get('sim_vectors')}" if "sim_ok" in r else "-"
         hw = ([str(r.get(k, "-")) for k in ("lut4", "carry", "ff", "dsp", "bram")]
               + [f"{r['fmax_mhz']:.1f}" if r.get("fmax_mhz") else "-"])
-        if "does_not_fit" in r:
-            hw = ["does not fit"] + [""] * 5
+        if "does_not_fit" in r or "flow_error" in r:
+            hw = ["does not fit" if "does_not_fit" in r else "flow failed"] + [""] * 5
         cyc = f"{r.get('cycles_measured')} ({r.get('ii_model')})"
         lines.append(f"| {r['model']} | {r['style']} | {sim} | {cyc} | {r.get('latency_measured')} | {eff} | "
                      + " | ".join(hw) + " |")

@@ -8,11 +8,11 @@ as :func:`zerogate.golden.run_pool` specifies; the result always fits the input 
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, Value
+from amaranth.hdl import Module, Mux, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hwgen.common import bounds_shape, fmt_shape
+from hwgen.common import fmt_shape
 from hwgen.window import Geometry
 from zerogate.fixedpoint import Rounding
 from zerogate.ir import LayerKind, Pool
@@ -44,7 +44,7 @@ class PoolEngine(wiring.Component):
             m.d.sync += self.o.valid.eq(self.i.valid)
         for c in range(self.g.channels):
             xs = [self.i.payload[c * taps + t] for t in range(taps)]
-            y = self._max(xs) if self.pool.kind is LayerKind.MAXPOOL else self._avg(m, xs, c)
+            y = self._max(xs) if self.pool.kind is LayerKind.MAXPOOL else self._avg(xs)
             with m.If(self.i.valid & self.i.ready):
                 m.d.sync += self.o.payload[c].eq(y)
         return m
@@ -57,16 +57,18 @@ class PoolEngine(wiring.Component):
             xs = nxt + ([xs[-1]] if len(xs) % 2 else [])
         return xs[0]
 
-    def _avg(self, m: Module, xs: list[Value], c: int) -> Value:
-        """Exact window sum, then ``(sum + 2**(s-1)) >> s`` (half up) or ``sum >> s`` (floor)."""
-        fmt, s, n = self.pool.input, self.pool.shift, len(xs)
-        total = Signal(bounds_shape(n * fmt.min_int, n * fmt.max_int), name=f"sum_{c}")
-        expr: Value = xs[0]
+    def _avg(self, xs: list[Value]) -> Value:
+        """Exact window sum, then ``(sum + 2**(s-1)) >> s`` (half up) or ``sum >> s`` (floor).
+
+        Amaranth widens each addition, so the sum is exact. It stays an expression: a named
+        wire for it made Yosys 0.70's ABC reintegration fail an assertion in ``synth_ecp5``.
+        """
+        s = self.pool.shift
+        total: Value = xs[0]
         for x in xs[1:]:
-            expr = expr + x
-        m.d.comb += total.eq(expr)
+            total = total + x
         if s == 0:
             return total
         if self.pool.rounding is Rounding.HALF_UP:
             return (total >> s) + total[s - 1]
-        return total >> s
+        return total[s:]  # the mean fits the input format, so these bits are its two's complement
