@@ -37,5 +37,9 @@ class SkidBuffer(wiring.Component):
             with m.Else():
                 m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
         with m.Elif(self.i.valid & ~skid_valid):
-            m.d.sync += [skid.eq(self.i.payload), skid_valid.eq(1)]
+            m.d.sync += skid_valid.eq(1)
+        # the skid register samples whenever it is free, so its enable is ``~skid_valid`` (a register)
+        # rather than a function of the downstream ``ready``: that high-fanout path set Fmax
+        with m.If(~skid_valid):
+            m.d.sync += skid.eq(self.i.payload)
         return m

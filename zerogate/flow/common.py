@@ -166,7 +166,8 @@ def synthesize(flow: Flow, **script_values: Any) -> dict[str, int]:
     args = [*quiet, "-l", log.name, "-s", "synth.ys"]
     run = run_tool(YOSYS, args, cwd=work, log=console, echo=flow.echo)
     if run.returncode != 0 and not script_values.get("prepass") and _ABC_REINTEGRATE_BUG in _text(log):
-        flow.say("yosys: ABC reintegration assertion (a Yosys 0.70 bug); again with a flatten + opt pre-pass")
+        flow.say("yosys: ABC reintegration assertion (a Yosys 0.70 bug); again with a pre-pass "
+                 "(flatten, memory -nomap, opt, wreduce)")
         (work / "synth.ys").write_text(render_script(flow.family.name, top=flow.top, **names, **script_values,
                                                      prepass=True))
         log.rename(work / "yosys.first-attempt.log")
