@@ -39,7 +39,8 @@ def _pool(kind: LayerKind, kernel: tuple[int, ...], in_shape: tuple[int, ...] = 
 
 
 @pytest.mark.parametrize(("node", "match"), [
-    (_with(_conv(), dilation=(2, 2)), r"layer 0 \(conv\): dilation=\(2, 2\) is not supported.*use dilation 1"),
+    (_with(_conv(), dilation=(2, 2)),
+     r"layer 0 \(conv\): dilation=\(2, 2\) is not supported.*use dilation 1"),
     (_with(_conv((2, 9)), groups=2), r"groups=2 is not supported.*use groups 1"),
     (_pool(LayerKind.AVGPOOL, (3, 3)), r"average pooling over 9 elements.*power|2/4/8"),
     (_pool(LayerKind.AVGPOOL, (3,), (2, 9)), r"average pooling over 3 elements"),
