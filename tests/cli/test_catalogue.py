@@ -282,7 +282,10 @@ def test_ctrl_c_leaves_no_partial_output(cmd: str, tmp_path: Path) -> None:
     before = snapshot(tmp_path)
     args = ["generate", "ir", "--out", "out"] if cmd == "generate" else \
         ["build", "--ir", "ir", "--no-synth", "--out", "out"]
-    p = zerogate(args, tmp_path, start_new_session=True)
+    # a shell starts background jobs with SIGINT ignored, and children inherit that: restore the
+    # default a terminal user has, or this test would depend on how pytest was launched
+    p = zerogate(args, tmp_path, start_new_session=True,
+                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob(".out.*")) and p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
