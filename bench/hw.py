@@ -183,7 +183,17 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
             row.lut4, row.carry, row.ff, row.dsp, row.bram, row.fmax_mhz = (
                 r.lut4, r.carry, r.ff, r.dsp, r.bram, r.fmax_mhz)
         except DoesNotFitError as e:
-            row.fits, row.note = False, str(e)
+            # Yosys's cell counts exist before placement: the LUT-eq of a design too big for the part
+            from zerogate.flow.parse import parse_yosys_stat_json
+
+            stat = work / "ecp5" / "yosys_stat.json"
+            if stat.is_file():
+                cells = parse_yosys_stat_json(stat.read_text())
+                get = cells.get
+                row.lut4, row.carry, row.ff = get("LUT4", 0), get("CCU2C", 0), get("TRELLIS_FF", 0)
+                row.dsp, row.bram = get("MULT18X18D", 0), get("DP16KD", 0)
+            row.fits = False
+            row.note = str(e).split(" (log:")[0] + "; LUT4, carry, FF, DSP, BRAM are Yosys's counts"
         secs["ecp5"] = round(time.perf_counter() - t, 1)
     shutil.rmtree(work / "ecp5", ignore_errors=True)  # keep rtl/ and sim/ logs, drop the big files
     return row
@@ -252,9 +262,9 @@ def _table(rows: list[Row]) -> list[str]:
                    f"{_fmt(r.cycles_sim, 'g')} | {_fmt(r.lut4)} | {_fmt(r.carry)} | {_fmt(r.ff)} | "
                    f"{_fmt(r.dsp)} | {_fmt(r.bram)} | {_fmt(r.lut_eq)} | {_fmt(r.fmax_mhz, '.1f')} | "
                    f"{ratio} | {cyc} | "
-                   f"{'–' if eff is None else f'{eff:.1%}'} |"
-                   + ("" if r.fits else f" does not fit: {r.note}"))
-    return out
+                   f"{'–' if eff is None else f'{eff:.1%}'} |")
+    notes = [f"- {_style(r)}, {r.model} {r.bits}-bit: {r.note}." for r in rows if not r.fits]
+    return out + (["", *notes] if notes else [])
 
 
 def _layer_table(rows: list[Row]) -> list[str]:
