@@ -22,12 +22,13 @@ import os
 import platform
 import shlex
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from bench import write_atomic
 
 __all__ = ["Point", "Row", "main", "sweep"]
 
@@ -239,18 +240,6 @@ def _machine() -> str:
             f"torch {torch.__version__} (CPU, 1 thread per run)")
 
 
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def plot(rows: list[Row], path: Path) -> None:
     """Accuracy vs weight memory (log-x), one panel per model, one series per method."""
     import matplotlib
@@ -275,7 +264,7 @@ def plot(rows: list[Row], path: Path) -> None:
         ax.grid(True, which="both", alpha=0.3)
     axes[0][-1].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    _write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     plt.close(fig)
 
 
@@ -355,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = sweep(list(_iter_points(models, args.quick)), args.seed, cache)
     seconds = sum(r.train_s for r in rows) if rows else time.perf_counter() - t0
     text = report(rows, command, seconds, args.quick)
-    _write_atomic(args.out / "compression.md", lambda tmp: tmp.write_text(text))
+    write_atomic(args.out / "compression.md", text)
     plot(rows, args.out / "compression_pareto.png")
     print(f"wrote {args.out / 'compression.md'} and {args.out / 'compression_pareto.png'}")
     return 0

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import shlex
@@ -31,6 +30,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench import write_atomic
 
 #: Bundled models the sweep knows (compress.models names).
 MODELS = ("digits-mlp", "digits-cnn", "kws1d")
@@ -130,17 +131,18 @@ def make_ir(model: str, sparsity: float, bits: int, seed: int, cache: Path) -> t
 
 
 def _layer_rows(net: Any, design: Any) -> list[dict[str, Any]]:
+    """Per weight layer: the MAC slots its engine walks, lanes, cycles, limit and lane efficiency."""
+    from zerogate.ir import Layer
+    from zerogate.metrics import lane_use
+
     rows = []
     for ly, hw in zip(net.layers, design.layers, strict=True):
-        if not hasattr(ly, "acc_bits"):
+        if not isinstance(ly, Layer):
             continue  # pooling: no MACs
-        dense = hw.style.startswith("dense")
-        macs = (ly.n_weights if dense else ly.nnz) * ly.positions
-        lanes = hw.lanes if hw.style.endswith("folded") else None
-        cyc = hw.cycles_per_inference
-        rows.append({"name": ly.name, "style": hw.style, "lanes": lanes, "macs": macs, "cycles": cyc,
-                     "limit": math.ceil(macs / lanes) if lanes else None,
-                     "efficiency": macs / (lanes * cyc) if lanes and cyc else None})
+        use = lane_use(ly, hw.style, hw.lanes, hw.cycles_per_inference)
+        rows.append({"name": ly.name, "style": hw.style, "lanes": use.lanes if use.folded else None,
+                     "macs": use.walked, "cycles": use.cycles, "limit": use.limit if use.folded else None,
+                     "efficiency": use.slot_efficiency})
     return rows
 
 
@@ -366,14 +368,6 @@ def report(rows: list[Row], command: str, seconds: float, scale: str) -> str:
     return "\n".join(lines)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def _floats(text: str) -> tuple[float, ...]:
     return tuple(float(v) for v in text.split(",") if v.strip())
 
@@ -422,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
                   key=lambda r: (MODELS.index(r.model), r.bits, r.style.startswith("dense"), r.style,
                                  r.target_sparsity))
     seconds = sum(sum(r.seconds.values()) for r in rows)
-    _write_atomic(args.out, report(rows, "`, `".join(done), seconds, scale))
+    write_atomic(args.out, report(rows, "`, `".join(done), seconds, scale))
     print(f"wrote {args.out} ({len(rows)} designs)")
     return 0
 

@@ -31,15 +31,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bench import write_atomic
 
 __all__ = ["lane_efficiency", "main", "measure"]
 
@@ -48,17 +48,6 @@ PARAMS = {"sparsity": 0.8, "prune_steps": 8, "finetune_epochs": 30, "qat_epochs"
           "weight_bits": 4, "act_bits": 8, "importance": "taylor", "distill": 0.0}
 QUICK = {**PARAMS, "prune_steps": 2, "finetune_epochs": 2, "qat_epochs": 4}
 DEVICE, PACKAGE, FREQ_MHZ, PNR_SEED = "LFE5U-85F", "CABGA381", 100.0, 1
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def model_ir(model: str, folder: Path, params: dict[str, Any], seed: int = 0) -> tuple[Any, np.ndarray, dict]:
@@ -80,18 +69,21 @@ def model_ir(model: str, folder: Path, params: dict[str, Any], seed: int = 0) ->
     np.savez(folder / "testset.npz", x=res.test_x, y=res.test_y)
     meta = {"key": key, "float_accuracy": res.float_accuracy, "accuracy": res.accuracy,
             "sparsity": res.sparsity, "train_seconds": res.train_seconds}
-    _write_atomic(meta_path, json.dumps(meta, indent=2) + "\n")
+    write_atomic(meta_path, json.dumps(meta, indent=2) + "\n")
     return res.net, res.test_x, meta
 
 
 def lane_efficiency(net: Any, design: Any) -> dict[str, float]:
     """Per folded weight layer: nonzero MACs per inference over lanes x that layer's cycles per inference."""
+    from zerogate.ir import Layer
+    from zerogate.metrics import lane_use
+
     out = {}
     for node, info in zip(net.layers, design.layers, strict=True):
-        cycles = info.cycles_per_inference
-        if info.style.endswith("folded") and getattr(node, "weight", None) is not None and cycles:
-            macs = node.nnz * node.positions
-            out[node.name] = round(macs / (info.lanes * cycles), 4)
+        if isinstance(node, Layer):
+            eff = lane_use(node, info.style, info.lanes, info.cycles_per_inference).efficiency
+            if eff is not None:
+                out[node.name] = round(eff, 4)
     return out
 
 
@@ -210,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             row = measure(model, style, net, x, out / model / style.replace(":", "-"), synth=style in synth,
                           done=prev)
             rows[key] = {**row, "params": params, "accuracy": meta["accuracy"], "sparsity": meta["sparsity"]}
-            _write_atomic(results, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows.values()))
+            write_atomic(results, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows.values()))
     print("\n".join(_table(list(rows.values()))))
     print(f"\n{len(rows)} designs, {time.perf_counter() - t0:.0f} s; results in {results}")
     print(f"reproduce: {command}")

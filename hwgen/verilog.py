@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hwgen.layers import LayerStyle, check_buildable
-from zerogate.ir import Network
+from zerogate.ir import Layer, Network
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def generate(net: Network, out_dir: Path, *, top_name: str = "zerogate_top", in_
         layers=tuple(
             LayerInfo(name=ly.name, out_features=math.prod(ly.out_shape), out_bits=ly.output.bits,
                       out_signed=ly.output.signed, nnz=ly.nnz, n_weights=ly.n_weights,
-                      acc_bits=tuple(int(b) for b in ly.acc_bits()) if hasattr(ly, "acc_bits") else (),
+                      acc_bits=tuple(int(b) for b in ly.acc_bits()) if isinstance(ly, Layer) else (),
                       csd_adders=getattr(hw, "adders", 0),
                       constant_channels=tuple(getattr(hw, "constant_channels", ())), latency=hw.latency,
                       style=st.style, lanes=st.lanes, cycles_per_inference=hw.cycles_per_inference)

@@ -9,6 +9,9 @@ Weight memory (bits) of a network, the one formula used everywhere::
              + out · (bias_bits + SHIFT_FIELD_BITS + WIDTH_FIELD_BITS) ]  (per-channel parameters)
 
 compared with ``32 · N`` (dense float32) and ``8 · N`` (dense int8), ``N`` = all weight slots.
+
+Lane use of a weight layer (:func:`lane_use`): its compute limit ``ceil(MACs ÷ lanes)`` cycles per
+inference and, for a folded engine, its lane efficiency ``MACs ÷ (lanes × cycles)``.
 """
 
 from __future__ import annotations
@@ -101,3 +104,42 @@ def network_stats(net: Network) -> NetworkStats:
         macs_dense=sum(ly.n_weights * ly.positions for ly in net.weight_layers),
         macs_nonzero=sum(ly.nnz * ly.positions for ly in net.weight_layers),
     )
+
+
+@dataclass(frozen=True)
+class LaneUse:
+    """How one weight layer's engine spends its multiply-accumulate lanes per inference.
+
+    ``macs`` counts nonzero weights at every output position; ``walked`` the slots the engine
+    works through (every slot for a dense baseline, else ``macs``). An unrolled engine has a lane
+    per weight it builds hardware for, a folded one the lanes it was given.
+    """
+
+    macs: int
+    walked: int
+    lanes: int
+    folded: bool
+    cycles: int | None  # the engine's cycles per inference
+
+    @property
+    def limit(self) -> int:
+        """Fewest cycles per inference the lanes allow: ``ceil(walked ÷ lanes)``, at least 1."""
+        return max(-(-self.walked // self.lanes), 1)
+
+    @property
+    def efficiency(self) -> float | None:
+        """Folded engines: nonzero MACs ÷ (lanes × cycles); None otherwise."""
+        return self.macs / (self.lanes * self.cycles) if self.folded and self.cycles else None
+
+    @property
+    def slot_efficiency(self) -> float | None:
+        """Folded engines: walked slots ÷ (lanes × cycles), the share of lane cycles doing a MAC."""
+        return self.walked / (self.lanes * self.cycles) if self.folded and self.cycles else None
+
+
+def lane_use(layer: Layer, style: str, lanes: int, cycles: int | None) -> LaneUse:
+    """:class:`LaneUse` of ``layer`` built in engine ``style`` (hwgen.layers.STYLES) with ``lanes``."""
+    dense, folded = style.startswith("dense"), style.endswith("folded")
+    built = layer.n_weights if dense else layer.nnz
+    return LaneUse(macs=layer.nnz * layer.positions, walked=built * layer.positions,
+                   lanes=lanes if folded else max(built, 1), folded=folded, cycles=cycles)

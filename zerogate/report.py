@@ -19,7 +19,7 @@ import numpy as np
 
 from zerogate import __version__
 from zerogate.ir import Layer, Network
-from zerogate.metrics import layer_memory, network_stats
+from zerogate.metrics import lane_use, layer_memory, network_stats
 
 #: Folder of the figures, beside report.md / report.html (links are relative to it).
 FIGURES = "report"
@@ -46,17 +46,13 @@ def _layer_rows(net: Network, hw_layers: list[dict[str, Any]] | None = None) -> 
                          "acc_bits": None, "input": str(ly.input), "activation": "none", "memory_bits": 0,
                          "lanes": None, "macs": 0, "limit_cycles": None, "lane_efficiency": None})
             continue
-        acc, macs = ly.acc_bits(), ly.nnz * ly.positions
-        folded = row["style"].endswith("folded")
-        lanes = int(h.get("lanes", 1)) if folded else max(ly.nnz, 1)
-        limit = -(-(ly.n_weights if row["style"].startswith("dense") else ly.nnz) * ly.positions // lanes)
-        cycles = row["cycles"]
+        acc, use = ly.acc_bits(), lane_use(ly, row["style"], int(h.get("lanes", 1)), row["cycles"])
         rows.append({**row, "nnz": ly.nnz, "weights": ly.n_weights, "sparsity": 1.0 - ly.nnz / ly.n_weights,
                      "weight_bits": [int(ly.weight_bits.min()), int(ly.weight_bits.max())],
                      "acc_bits": [int(acc.min()), int(acc.max())], "input": str(ly.input),
                      "activation": ly.activation.value, "memory_bits": layer_memory(ly).total_bits,
-                     "lanes": lanes, "macs": macs, "limit_cycles": max(limit, 1),
-                     "lane_efficiency": macs / (lanes * cycles) if folded and cycles else None})
+                     "lanes": use.lanes, "macs": use.macs, "limit_cycles": use.limit,
+                     "lane_efficiency": use.efficiency})
     return rows
 
 
