@@ -18,6 +18,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwgen.common import bounds_shape, check_supported, fmt_shape
+from hwgen.creditq import CreditQueue
 from hwgen.csd import csd
 from hwgen.requant import requant_bounds, requantize
 from zerogate.errors import UnsupportedError
@@ -74,12 +75,16 @@ def _merge(a: tuple[tuple[int, int], ...], b: tuple[tuple[int, int], ...]) -> tu
 class UnrolledDense(wiring.Component):
     """One IR dense layer as an initiation-interval-1 pipeline.
 
-    ``i`` carries one input vector per transfer, ``o`` one requantized output vector. The
-    pipeline advances on ``en = ~o.valid | o.ready`` (it stalls as a whole under back-pressure),
-    with a valid bit per stage, so samples are never lost, duplicated or reordered.
+    ``i`` carries one input vector per transfer, ``o`` one requantized output vector. The adder
+    trees run freely (no clock enables: one enable fanned out to every register set Fmax); a
+    :class:`~hwgen.creditq.CreditQueue` of ``latency + 1`` places behind them holds results under
+    back-pressure and only lets an input in while it has room for it, so samples are never lost,
+    duplicated or reordered, ``i.ready`` is a register, and an always-ready consumer gets one
+    result per cycle.
 
-    Attributes: ``latency`` (cycles from an accepted input to its output being valid, without
-    back-pressure), ``adders`` (two-input adders/subtractors in the CSD trees), ``constant_channels``.
+    Attributes: ``latency`` (cycles from an accepted input to its output being valid when the
+    output is free), ``adders`` (two-input adders/subtractors in the CSD trees),
+    ``constant_channels``, ``capacity`` (results it can hold: ``latency + 1``).
     """
 
     def __init__(self, layer: Layer, *, adder_levels_per_stage: int = 2) -> None:
@@ -103,8 +108,9 @@ class UnrolledDense(wiring.Component):
         depths = [self._depth(c) for c in range(layer.out_features) if c not in self.constant_channels]
         self.depth = max(depths, default=0)
         self.tree_stages = -(-self.depth // adder_levels_per_stage)
-        self.latency = self.tree_stages + 1
+        self.latency = self.tree_stages + 2  # tree registers, requantized result, queue output
         self.cycles_per_inference = 1
+        self.capacity = self.latency + 1
         self.adders = sum(self._leaves(c) - 1 + self._all_negative(c) for c in range(layer.out_features)
                           if c not in self.constant_channels)
         super().__init__({
@@ -135,16 +141,17 @@ class UnrolledDense(wiring.Component):
         m = Module()
         ly = self.layer
         lo_x, hi_x = ly.input.min_int, ly.input.max_int
-        # the whole pipeline advances unless its output is held up; ready is that enable
-        en = self.i.ready
-        m.d.comb += en.eq(~self.o.valid | self.o.ready)
+        # free-running: no register below has an enable; the queue's credits decide when an
+        # input may enter, so a result always has a place to land (see hwgen.creditq)
+        m.submodules.queue = q = CreditQueue(self.o.payload.shape(), self.latency)
+        accept = Signal()
+        m.d.comb += [self.i.ready.eq(q.can_accept), accept.eq(self.i.valid & q.can_accept),
+                     q.accept.eq(accept)]
+        wiring.connect(m, q.o, wiring.flipped(self.o))
 
-        # valid bit per register stage
-        valid = [Signal(name=f"valid_{k}") for k in range(self.latency)]
-        with m.If(en):
-            m.d.sync += valid[0].eq(self.i.valid)
-            m.d.sync += [valid[k].eq(valid[k - 1]) for k in range(1, self.latency)]
-        m.d.comb += self.o.valid.eq(valid[-1])
+        valid = [Signal(name=f"valid_{k}") for k in range(self.tree_stages + 1)]
+        m.d.sync += [v.eq(prev) for v, prev in zip(valid, [accept, *valid], strict=False)]
+        m.d.comb += q.w_valid.eq(valid[-1])
 
         live = [c for c in range(ly.out_features) if c not in self.constant_channels]
         trees = {c: self._leaf_nodes(c) for c in live}
@@ -153,12 +160,12 @@ class UnrolledDense(wiring.Component):
                 trees[c] = self._level(m, trees[c], c, level, lo_x, hi_x)
             if level % self.levels_per_stage == 0 or level == self.depth:
                 for c in live:
-                    trees[c] = [self._register(m, en, n, f"c{c}_l{level}_{j}", lo_x, hi_x)
+                    trees[c] = [self._register(m, n, f"c{c}_l{level}_{j}", lo_x, hi_x)
                                 for j, n in enumerate(trees[c])]
 
         for c in range(ly.out_features):
             if c in self.constant_channels:
-                m.d.comb += self.o.payload[c].eq(self._out_bounds[c][0])
+                m.d.comb += q.w_data[c].eq(self._out_bounds[c][0])
                 continue
             (root,) = trees[c]
             acc = Signal(signed(self.acc_bits[c]), name=f"acc_{c}")
@@ -166,11 +173,10 @@ class UnrolledDense(wiring.Component):
                 raise AssertionError(f"channel {c}: tree bounds disagree with the IR's acc_bounds")
             full = root.base << root.lsb
             m.d.comb += acc.eq(full if root.sign > 0 else -full)
-            y = requantize(m, ly, c, acc, *self._acc_bounds[c])
-            y_reg = Signal(self.out_shape, name=f"y_{c}", reset_less=True)
-            with m.If(en):
-                m.d.sync += y_reg.eq(y)
-            m.d.comb += self.o.payload[c].eq(y_reg)
+            # requantizing (round, shift, clamp: two carry chains) gets a stage of its own
+            y = Signal(self.out_shape, name=f"y_{c}", reset_less=True)
+            m.d.sync += y.eq(requantize(m, ly, c, acc, *self._acc_bounds[c]))
+            m.d.comb += q.w_data[c].eq(y)
         return m
 
     def _leaf_nodes(self, c: int) -> list[_Node]:
@@ -208,11 +214,10 @@ class UnrolledDense(wiring.Component):
         m.d.comb += sig.eq(expr)
         return _Node(sig, lsb, sign, coef, const)
 
-    def _register(self, m: Module, en: Signal, n: _Node, name: str, lo_x: int, hi_x: int) -> _Node:
+    def _register(self, m: Module, n: _Node, name: str, lo_x: int, hi_x: int) -> _Node:
         """A pipeline register for a partial sum; constants need none."""
         if not n.coef:
             return n
         reg = Signal(bounds_shape(*n.base_bounds(lo_x, hi_x)), name=name, reset_less=True)
-        with m.If(en):
-            m.d.sync += reg.eq(n.base)
+        m.d.sync += reg.eq(n.base)
         return _Node(reg, n.lsb, n.sign, n.coef, n.const)

@@ -64,14 +64,18 @@ class Deserializer(wiring.Component):
 class Serializer(wiring.Component):
     """Sends one ``n``-element payload as ``beats(n, lanes)`` beats of ``lanes`` elements.
 
-    The padding lanes of the last beat are zero. The next vector is accepted in the cycle the
-    last beat of the current one is taken, so vectors flow at one per ``beats`` cycles.
+    The padding lanes of the last beat are zero. A vector is first taken into a register of its
+    own (``nxt``), then moved into the shift register (``buf``) when that is free, so
+    ``i.ready`` is a register (``~nxt_full``) and the outside ``o.ready`` only enables ``buf``:
+    it used to run through the whole output side of the chip and set Fmax. Vectors flow at one
+    per ``beats`` cycles; an idle serializer sends the first beat two cycles after it took a
+    vector. One beat per vector needs no serializing at all: then it is wires (latency 0).
     """
 
     def __init__(self, elem_shape: ShapeCastable | Shape, n: int, lanes: int) -> None:
         self.elem_shape, self.n, self.lanes = elem_shape, n, lanes
         self.beats = beats(n, lanes)
-        self.latency = 1  # vector accepted -> first beat valid
+        self.latency = 2 if self.beats > 1 else 0  # vector accepted -> first beat valid
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(elem_shape, n))),
             "o": Out(stream.Signature(data.ArrayLayout(elem_shape, lanes))),
@@ -79,19 +83,27 @@ class Serializer(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
+        if self.beats == 1:
+            m.d.comb += [self.o.valid.eq(self.i.valid), self.i.ready.eq(self.o.ready),
+                         self.o.payload.as_value().eq(self.i.payload.as_value())]
+            return m
         slots = self.beats * self.lanes
         w = Shape.cast(self.elem_shape).width * self.lanes
         buf = Signal(data.ArrayLayout(self.elem_shape, slots), reset_less=True)
+        nxt = Signal(data.ArrayLayout(self.elem_shape, self.n), reset_less=True)
+        nxt_full = Signal()
         left = Signal(range(self.beats + 1))  # beats still to send
-        last = Signal()
+        free = Signal()  # buf is empty, or its last beat goes out now
         m.d.comb += [
             self.o.valid.eq(left != 0),
-            last.eq(left == 1),
+            free.eq((left == 0) | ((left == 1) & self.o.ready)),
             self.o.payload.as_value().eq(buf.as_value()[:w]),
-            self.i.ready.eq((left == 0) | (last & self.o.ready)),
+            self.i.ready.eq(~nxt_full),
         ]
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += [buf.as_value().eq(buf.as_value()[w:]), left.eq(left - 1)]
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [buf.as_value().eq(self.i.payload.as_value()), left.eq(self.beats)]
+        with m.If(free & nxt_full):
+            m.d.sync += [buf.as_value().eq(nxt.as_value()), left.eq(self.beats), nxt_full.eq(0)]
+        with m.If(self.i.valid & ~nxt_full):
+            m.d.sync += [nxt.eq(self.i.payload), nxt_full.eq(1)]
         return m

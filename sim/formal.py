@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from amaranth.hdl import Assert, Assume, Cat, Cover, Fragment, Module, Signal, Value
+from amaranth.hdl import Assert, Assume, Cat, Cover, Fragment, Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
@@ -173,17 +173,23 @@ def deserializer_invariants(h: StreamHarness, m: Module) -> None:
 
 def serializer_invariants(h: StreamHarness, m: Module) -> None:
     """What :class:`hwgen.serdes.Serializer` holds, in tags: ``left`` beats still to send, at the
-    bottom of its shift register, which are everything in flight."""
+    bottom of its shift register, then (``nxt_full``) the next whole vector; together they are
+    everything in flight."""
     d = h.dut
     w = len(Value.cast(d.i.payload)) // d.n
     buf, left = _slots(h, "buf", w), h.internal("left")
+    nxt, nxt_full = _slots(h, "nxt", w), h.internal("nxt_full")
     pending = (h.in_count - h.out_count)[:len(h.in_count)]
     h.check(m, left <= d.beats, "serializer: more beats left than a vector has")
     for c in range(d.beats + 1):
         with m.If(left == c):
-            h.check(m, pending == c * d.lanes, "serializer: in-flight count is not left * lanes")
+            h.check(m, pending == c * d.lanes + Mux(nxt_full, d.n, 0),
+                    "serializer: in-flight count is not left * lanes (+ the waiting vector)")
             for j in range(c * d.lanes):
                 h.check(m, buf[j] == (h.out_count + j)[:w], "serializer: element tag")
+            with m.If(nxt_full):
+                for j in range(d.n):
+                    h.check(m, nxt[j] == (h.out_count + c * d.lanes + j)[:w], "serializer: next vector tag")
 
 
 def identity_network(features: int = 2, bits: int = 3, layers: int = 2) -> Network:

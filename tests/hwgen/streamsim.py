@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from amaranth.hdl import ClockDomain, Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator, SimulatorContext
 
@@ -64,7 +65,10 @@ def run_streams(dut: wiring.Component, inputs: Sequence[Sequence[int]], n_out: i
                     return
         raise AssertionError(f"only {len(outputs)} of {n_out} outputs after {max_cycles} cycles")
 
-    sim = Simulator(dut)
+    top = Module()  # declares the clock domain even for a DUT that is only wires
+    top.domains.sync = ClockDomain()
+    top.submodules.dut = dut
+    sim = Simulator(top)
     sim.add_clock(1e-8)
     sim.add_testbench(driver)
     sim.add_testbench(monitor)

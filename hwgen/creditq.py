@@ -1,0 +1,85 @@
+"""The output side of a free-running pipeline: credit-based flow control and a small queue.
+
+A pipeline that stalls as a whole under back-pressure needs one enable driving the clock enable
+of every register in it: on ECP5 that single net, fanned out to thousands of flip-flops, set the
+unrolled layers' Fmax (75-95 MHz). Here the pipeline never stalls. Instead it only *accepts* an
+input while it holds a credit, one per free place in the queue behind it, so everything it has
+in flight always has somewhere to land. With ``capacity = latency + 1`` credits an
+always-ready consumer never sees a bubble (one inference per cycle), and ``i.ready`` is a
+register: no combinational path from ``o.ready`` back to the producer.
+
+The queue is an output register plus ``latency`` entries of flip-flops: a result goes straight to
+the output register when that is free and nothing is queued (so the latency stays the pipeline's
+own), otherwise into the queue, which always drains in order.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Module, Mux, Shape, ShapeLike, Signal, Value
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+
+class CreditQueue(wiring.Component):
+    """Credits and result queue for a pipeline of ``latency`` cycles (register stages, ``>= 1``).
+
+    Ports: ``can_accept`` (registered: the pipeline may take an input this cycle), ``accept``
+    (it does), ``w_valid``/``w_data`` (a result leaving the last pipeline stage; never refused)
+    and the output stream ``o``. ``capacity`` = credits = ``latency + 1`` results; an accepted
+    input comes out ``latency`` cycles later when the output is free.
+    """
+
+    def __init__(self, shape: ShapeLike, latency: int) -> None:
+        if latency < 1:
+            raise ValueError("a credit queue needs a pipeline of at least one register stage")
+        self.shape, self.latency = shape, latency
+        self.capacity = latency + 1
+        self.depth = latency  # queued results besides the output register
+        super().__init__({
+            "can_accept": Out(1),
+            "accept": In(1),
+            "w_valid": In(1),
+            "w_data": In(shape),
+            "o": Out(stream.Signature(shape)),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        n = self.depth
+        credits = Signal(range(self.capacity + 1), init=self.capacity)
+        has_credit = Signal(init=1)
+        take = Signal()
+        m.d.comb += [take.eq(self.o.valid & self.o.ready), self.can_accept.eq(has_credit)]
+        nxt = Signal.like(credits)
+        m.d.comb += nxt.eq(credits - (self.accept & has_credit) + take)
+        m.d.sync += [credits.eq(nxt), has_credit.eq(nxt != 0)]
+
+        width = Shape.cast(self.shape).width
+        slots = Array(Signal(width, name=f"q{k}", reset_less=True) for k in range(n))
+        w_data, o_payload = Value.cast(self.w_data), Value.cast(self.o.payload)
+        wp = Signal(range(n), name="wp")
+        rp = Signal(range(n), name="rp")
+        count = Signal(range(n + 1), name="count")
+        out_free = ~self.o.valid | self.o.ready
+        empty = count == 0
+        pop, push = Signal(), Signal()
+        m.d.comb += [pop.eq(out_free & ~empty), push.eq(self.w_valid & ~(out_free & empty))]
+        with m.If(out_free):
+            with m.If(~empty):
+                m.d.sync += [o_payload.eq(slots[rp]), self.o.valid.eq(1)]
+            with m.Else():
+                m.d.sync += [o_payload.eq(w_data), self.o.valid.eq(self.w_valid)]
+        with m.If(push):
+            for k in range(n):
+                with m.If(wp == k):
+                    m.d.sync += slots[k].eq(w_data)
+            m.d.sync += wp.eq(_inc(wp, n))
+        with m.If(pop):
+            m.d.sync += rp.eq(_inc(rp, n))
+        m.d.sync += count.eq(count + push - pop)
+        return m
+
+
+def _inc(sig: Signal, n: int) -> Value:
+    """``(sig + 1) % n`` for a pointer into ``n`` slots."""
+    return Mux(sig == n - 1, 0, sig + 1) if n > 1 else Value.cast(sig)
