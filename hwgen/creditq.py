@@ -4,11 +4,13 @@ A pipeline that stalls as a whole under back-pressure needs one enable driving t
 of every register in it: on ECP5 that single net, fanned out to thousands of flip-flops, set the
 unrolled layers' Fmax (75-95 MHz). Here the pipeline never stalls. Instead it only *accepts* an
 input while it holds a credit, one per free place in the queue behind it, so everything it has
-in flight always has somewhere to land. With ``capacity = latency + 1`` credits an
-always-ready consumer never sees a bubble (one inference per cycle), and ``i.ready`` is a
-register: no combinational path from ``o.ready`` back to the producer.
+in flight always has somewhere to land. A credit comes back one cycle after its result left
+(through a register: the counter then sits at the pipeline's input, not across the layer from
+it), so with ``capacity = latency + 2`` credits an always-ready consumer never sees a bubble (one
+inference per cycle), and ``i.ready`` is a register: no combinational path from ``o.ready`` back
+to the producer.
 
-The queue is an output register plus ``latency`` entries of flip-flops: a result goes straight to
+The queue is an output register plus ``latency + 1`` entries of flip-flops: a result goes straight to
 the output register when that is free and nothing is queued (so the latency stays the pipeline's
 own), otherwise into the queue, which always drains in order.
 """
@@ -25,7 +27,7 @@ class CreditQueue(wiring.Component):
 
     Ports: ``can_accept`` (registered: the pipeline may take an input this cycle), ``accept``
     (it does), ``w_valid``/``w_data`` (a result leaving the last pipeline stage; never refused)
-    and the output stream ``o``. ``capacity`` = credits = ``latency + 1`` results; an accepted
+    and the output stream ``o``. ``capacity`` = credits = ``latency + 2`` results; an accepted
     input comes out ``latency`` cycles later when the output is free.
     """
 
@@ -33,8 +35,8 @@ class CreditQueue(wiring.Component):
         if latency < 1:
             raise ValueError("a credit queue needs a pipeline of at least one register stage")
         self.shape, self.latency = shape, latency
-        self.capacity = latency + 1
-        self.depth = latency  # queued results besides the output register
+        self.capacity = latency + 2
+        self.depth = latency + 1  # queued results besides the output register
         super().__init__({
             "can_accept": Out(1),
             "accept": In(1),
@@ -48,10 +50,11 @@ class CreditQueue(wiring.Component):
         n = self.depth
         credits = Signal(range(self.capacity + 1), init=self.capacity)
         has_credit = Signal(init=1)
-        take = Signal()
+        take, returned = Signal(), Signal()
         m.d.comb += [take.eq(self.o.valid & self.o.ready), self.can_accept.eq(has_credit)]
+        m.d.sync += returned.eq(take)
         nxt = Signal.like(credits)
-        m.d.comb += nxt.eq(credits - (self.accept & has_credit) + take)
+        m.d.comb += nxt.eq(credits - (self.accept & has_credit) + returned)
         m.d.sync += [credits.eq(nxt), has_credit.eq(nxt != 0)]
 
         width = Shape.cast(self.shape).width

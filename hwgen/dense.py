@@ -77,14 +77,14 @@ class UnrolledDense(wiring.Component):
 
     ``i`` carries one input vector per transfer, ``o`` one requantized output vector. The adder
     trees run freely (no clock enables: one enable fanned out to every register set Fmax); a
-    :class:`~hwgen.creditq.CreditQueue` of ``latency + 1`` places behind them holds results under
+    :class:`~hwgen.creditq.CreditQueue` of ``latency + 2`` places behind them holds results under
     back-pressure and only lets an input in while it has room for it, so samples are never lost,
     duplicated or reordered, ``i.ready`` is a register, and an always-ready consumer gets one
     result per cycle.
 
     Attributes: ``latency`` (cycles from an accepted input to its output being valid when the
     output is free), ``adders`` (two-input adders/subtractors in the CSD trees),
-    ``constant_channels``, ``capacity`` (results it can hold: ``latency + 1``).
+    ``constant_channels``, ``capacity`` (results it can hold: ``latency + 2``).
     """
 
     def __init__(self, layer: Layer, *, adder_levels_per_stage: int = 2) -> None:
@@ -110,7 +110,7 @@ class UnrolledDense(wiring.Component):
         self.tree_stages = -(-self.depth // adder_levels_per_stage)
         self.latency = self.tree_stages + 2  # tree registers, requantized result, queue output
         self.cycles_per_inference = 1
-        self.capacity = self.latency + 1
+        self.capacity = self.latency + 2
         self.adders = sum(self._leaves(c) - 1 + self._all_negative(c) for c in range(layer.out_features)
                           if c not in self.constant_channels)
         super().__init__({

@@ -142,12 +142,12 @@ def _sim(dut: UnrolledDense, bench: object) -> None:
 
 
 @pytest.mark.parametrize("levels", [1, 2])
-def test_ready_is_a_register_and_capacity_is_latency_plus_one(levels: int) -> None:
+def test_ready_is_a_register_and_capacity_is_latency_plus_two(levels: int) -> None:
     """A stalled output fills exactly ``capacity`` places, then ``i.ready`` falls; ``o.ready``
     never reaches ``i.ready`` within a cycle (no combinational path across the layer)."""
     net = random_network(11, (10, 5))
     dut = UnrolledDense(net.layers[0], adder_levels_per_stage=levels)
-    assert dut.capacity == dut.latency + 1
+    assert dut.capacity == dut.latency + 2
     accepted: list[int] = []
 
     async def bench(ctx: object) -> None:
