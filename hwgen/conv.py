@@ -22,7 +22,6 @@ from typing import Any
 
 from amaranth.lib import wiring
 
-from hwgen.window import EngineModel, PipeModel
 from zerogate.ir import Layer, LayerKind
 
 
@@ -34,10 +33,11 @@ def dense_equivalent(layer: Layer) -> Layer:
 
 
 class FoldedModel:
-    """Cycle model of :class:`~hwgen.folded.FoldedDense`'s input side (its stage A).
+    """Cycle model of :class:`~hwgen.folded.FoldedDense`'s input side (its stage A), output never stalled.
 
     A window is taken into ``x_next`` when that buffer is free or being handed over; a handover
-    starts ``T`` steps whose result is valid ``T + 5`` cycles later.
+    starts ``T`` steps whose result is valid ``T + 5`` cycles later. For :func:`window_timing`,
+    an independent check of the chain's token model (:mod:`hwgen.timing`) on isolated stages.
     """
 
     def __init__(self, steps: int) -> None:
@@ -64,21 +64,17 @@ class FoldedModel:
             self.active, self.t = start, 0
 
 
-def conv_engine(layer: Layer, folded: bool, lanes: int, dense: bool,
-                **opts: Any) -> tuple[wiring.Component, EngineModel]:
-    """The per-window engine of a convolution in the chosen style, with its cycle model."""
+def conv_engine(layer: Layer, folded: bool, lanes: int, dense: bool, **opts: Any) -> wiring.Component:
+    """The per-window engine of a convolution in the chosen style."""
     eq = dense_equivalent(layer)
     if folded:
         from hwgen.folded import FoldedDense
 
-        engine = FoldedDense(eq, lanes=lanes, dense=dense)
-        return engine, FoldedModel(engine.plan.T)
+        return FoldedDense(eq, lanes=lanes, dense=dense)
     if dense:
         from hwgen.baseline import DenseUnrolled
 
-        engine = DenseUnrolled(eq, **opts)
-    else:
-        from hwgen.dense import UnrolledDense
+        return DenseUnrolled(eq, **opts)
+    from hwgen.dense import UnrolledDense
 
-        engine = UnrolledDense(eq, **opts)
-    return engine, PipeModel(engine.latency)
+    return UnrolledDense(eq, **opts)

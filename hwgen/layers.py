@@ -115,16 +115,25 @@ def check_buildable(node: object, index: int, style: LayerStyle | str = "unrolle
     del st  # every supported kind is buildable in every style
 
 
-def build_layer(node: object, index: int, style: str = "unrolled", lanes: int = 1,
-                **opts: Any) -> wiring.Component:
+def is_spatial(node: object) -> bool:
+    """A conv/pool node: its hardware consumes and produces position streams."""
+    return node_kind(node) in ("conv1d", "conv2d", "maxpool", "avgpool")
+
+
+def build_layer(node: object, index: int, style: str = "unrolled", lanes: int = 1, *,
+                stream_in: bool = False, stream_out: bool = False, **opts: Any) -> wiring.Component:
     """The hardware stage for IR ``node`` (the ``index``-th of its network).
 
     The stage has ``i``/``o`` stream members and ``latency`` / ``cycles_per_inference``
-    attributes. ``opts`` go to the engine (e.g. ``adder_levels_per_stage`` for unrolled).
+    attributes. ``stream_in``/``stream_out`` (spatial nodes only): take/emit a position stream
+    instead of a whole-map vector, for a spatial neighbour (:class:`hwgen.spatial.SpatialStage`).
+    ``opts`` go to the engine (e.g. ``adder_levels_per_stage`` for unrolled).
     """
     st = LayerStyle(style, lanes)
     check_buildable(node, index, st)
     kind = node_kind(node)
+    if (stream_in or stream_out) and not is_spatial(node):
+        raise ValueError(f"layer {index}: only conv/pool stages stream positions")  # pragma: no cover
     if kind == "dense":
         if st.folded:
             from hwgen.folded import FoldedDense
@@ -137,8 +146,9 @@ def build_layer(node: object, index: int, style: str = "unrolled", lanes: int = 
         from hwgen.dense import UnrolledDense
 
         return UnrolledDense(node, **opts)  # type: ignore[arg-type]
-    if kind in ("conv1d", "conv2d", "maxpool", "avgpool"):
-        from hwgen.spatial import build_spatial  # window + engine between map<->position adapters
+    if is_spatial(node):
+        from hwgen.spatial import build_spatial  # window + engine, map<->position adapters as needed
 
-        return build_spatial(node, folded=st.folded, lanes=st.lanes, dense=st.dense, **opts)  # type: ignore[arg-type]
+        return build_spatial(node, folded=st.folded, lanes=st.lanes, dense=st.dense,
+                             stream_in=stream_in, stream_out=stream_out, **opts)  # type: ignore[arg-type]
     raise UnsupportedError(f"layer {index}: no engine for kind {kind!r}")  # pragma: no cover

@@ -1,13 +1,15 @@
-"""Stream adapters for spatial layers: whole feature-map vectors <-> one position per beat.
+"""Spatial layers: a sliding window and an engine, streaming positions; map/position adapters.
 
 Spatial engines (:mod:`hwgen.conv`, :mod:`hwgen.pool`) consume and produce *position streams*:
 one beat per spatial position in raster order (row-major over the spatial axes), carrying all
-channels of that position. The rest of the accelerator moves *vectors*: a whole feature map per
-beat, flattened channel-major like ``torch.flatten`` of ``(C, *spatial)`` (element
-``c * positions + p``). :class:`Scatter` turns a vector into positions, :class:`Gather` turns
-positions back into a vector (the "flatten" in front of a dense layer), and
-:class:`SpatialStage` wraps an engine between the two so that it plugs into the vector chain.
-A 1-D layer is a 2-D one with height 1.
+channels of that position. Dense layers and the (de)serializer move *vectors*: a whole feature
+map per beat, flattened channel-major like ``torch.flatten`` of ``(C, *spatial)`` (element
+``c * positions + p``). A :class:`SpatialStage` is window + engine; it takes a position stream
+when its predecessor is spatial too and emits one when its successor is, so a run of spatial
+layers never gathers a whole map into registers (a map-wide register copy and its 64:1 muxes
+were the critical path on ECP5). Only where a run meets the vector world does it get a
+:class:`Scatter` (vector in, first stage of a run) or a :class:`Gather` (vector out: the
+"flatten" in front of a dense layer or the serializer). A 1-D layer is a 2-D one with height 1.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from amaranth.hdl import Module, ShapeLike, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hwgen import timing
 from hwgen.common import fmt_shape
-from hwgen.window import EngineModel, Geometry, PipeModel, SlidingWindow, window_timing
+from hwgen.timing import Collect, Part, isolated
+from hwgen.window import Geometry, SlidingWindow
 from zerogate.ir import Layer, Pool
 
 
@@ -98,63 +102,81 @@ class Gather(wiring.Component):
 
 
 class SpatialStage(wiring.Component):
-    """Scatter -> :class:`~hwgen.window.SlidingWindow` -> ``engine`` -> Gather, as one vector stage.
+    """[Scatter ->] :class:`~hwgen.window.SlidingWindow` -> ``engine`` [-> Gather], as one chain stage.
 
     ``engine`` maps one window beat (``channels * taps`` elements, ordered channel, then kernel
-    row, then kernel column, like ``weight[o].flatten()``) to one output-position beat. The stage
-    has the same contract as a dense layer (``i``/``o`` vector streams, ``latency``,
-    ``cycles_per_inference``), so the accelerator chain and its per-layer taps need not know
-    that it is spatial. ``model`` is the engine's cycle model, from which ``latency`` and
-    ``cycles_per_inference`` are computed exactly (:func:`~hwgen.window.window_timing`).
+    row, then kernel column, like ``weight[o].flatten()``) to one output-position beat.
+    ``stream_in``: ``i`` is a position stream (the predecessor is spatial), else a whole-map
+    vector behind a Scatter; ``stream_out`` likewise for ``o`` and the Gather. Attributes:
+    ``geometry``, ``out_channels``, and ``latency`` / ``cycles_per_inference`` of the stage on
+    its own (input always available, output always ready), from the token model
+    (:mod:`hwgen.timing`); inside the accelerator its neighbours change both, so the chain is
+    modelled as a whole there.
     """
 
     def __init__(self, node: Layer | Pool, engine: wiring.Component, in_shape: ShapeLike,
-                 out_shape: ShapeLike, out_channels: int, model: EngineModel) -> None:
+                 out_shape: ShapeLike, out_channels: int, *, stream_in: bool = False,
+                 stream_out: bool = False) -> None:
         self.node = node
         self.geometry = g = Geometry.of(node)
         self.engine = engine
-        self.scatter = Scatter(in_shape, g.channels, g.positions)
+        self.out_channels = out_channels
+        self.stream_in, self.stream_out = stream_in, stream_out
+        self.scatter = None if stream_in else Scatter(in_shape, g.channels, g.positions)
         self.window = SlidingWindow(in_shape, g)
-        self.gather = Gather(out_shape, out_channels, g.out_positions)
-        timing = window_timing(g, model)
-        self.latency, self.cycles_per_inference = timing.latency, timing.cycles_per_map
+        self.gather = None if stream_out else Gather(out_shape, out_channels, g.out_positions)
+        own = isolated(self.timing_parts(), g.out_positions if stream_out else 1)
+        self.latency, self.cycles_per_inference = own.latency, own.cycles_per_inference
         for attr in ("adders", "constant_channels", "lanes", "rom_entries"):
             if hasattr(engine, attr):
                 setattr(self, attr, getattr(engine, attr))
+        in_n = g.channels * (1 if stream_in else g.positions)
+        out_n = out_channels * (1 if stream_out else g.out_positions)
         super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(in_shape, g.channels * g.positions))),
-            "o": Out(stream.Signature(data.ArrayLayout(out_shape, out_channels * g.out_positions))),
+            "i": In(stream.Signature(data.ArrayLayout(in_shape, in_n))),
+            "o": Out(stream.Signature(data.ArrayLayout(out_shape, out_n))),
         })
+
+    def timing_parts(self) -> list[Part]:
+        """Fresh token models of the stage's components, input to output (:mod:`hwgen.timing`)."""
+        g = self.geometry
+        return [*([] if self.stream_in else [timing.Scatter(g.positions)]), timing.Window(g),
+                timing.engine_part(self.engine), *([] if self.stream_out else [Collect(g.out_positions)])]
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        m.submodules.scatter = self.scatter
+        chain: list[wiring.Component] = [self.window, self.engine]
+        if self.scatter is not None:
+            m.submodules.scatter = self.scatter
+            chain.insert(0, self.scatter)
         m.submodules.window = self.window
         m.submodules.engine = self.engine
-        m.submodules.gather = self.gather
-        wiring.connect(m, wiring.flipped(self.i), self.scatter.i)
-        wiring.connect(m, self.scatter.o, self.window.i)
-        wiring.connect(m, self.window.o, self.engine.i)
-        wiring.connect(m, self.engine.o, self.gather.i)
-        wiring.connect(m, self.gather.o, wiring.flipped(self.o))
+        if self.gather is not None:
+            m.submodules.gather = self.gather
+            chain.append(self.gather)
+        wiring.connect(m, wiring.flipped(self.i), chain[0].i)
+        for a, b in zip(chain, chain[1:], strict=False):
+            wiring.connect(m, a.o, b.i)
+        wiring.connect(m, chain[-1].o, wiring.flipped(self.o))
         return m
 
 
 def build_spatial(node: Layer | Pool, *, folded: bool = False, lanes: int = 1, dense: bool = False,
-                  **opts: Any) -> SpatialStage:
-    """The vector stage of a conv or pool node; ``folded``/``lanes``/``dense`` pick the conv engine.
+                  stream_in: bool = False, stream_out: bool = False, **opts: Any) -> SpatialStage:
+    """The stage of a conv or pool node; ``folded``/``lanes``/``dense`` pick the conv engine.
 
-    Pooling has no weights, so every style builds the same pooling engine.
+    Pooling has no weights, so every style builds the same pooling engine. ``stream_in`` /
+    ``stream_out``: see :class:`SpatialStage`.
     """
     if isinstance(node, Pool):
         from hwgen.pool import PoolEngine
 
         engine: wiring.Component = PoolEngine(node)
-        model: EngineModel = PipeModel(engine.latency)
         out_shape, out_channels = fmt_shape(node.input), node.in_shape[0]
     else:
         from hwgen.conv import conv_engine
 
-        engine, model = conv_engine(node, folded, lanes, dense, **opts)
+        engine = conv_engine(node, folded, lanes, dense, **opts)
         out_shape, out_channels = fmt_shape(node.output), node.out_features
-    return SpatialStage(node, engine, fmt_shape(node.input), out_shape, out_channels, model)
+    return SpatialStage(node, engine, fmt_shape(node.input), out_shape, out_channels,
+                        stream_in=stream_in, stream_out=stream_out)

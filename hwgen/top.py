@@ -1,7 +1,11 @@
 """The whole accelerator: deserializer -> one stage per IR node -> serializer, skid buffers between.
 
 The chain is generic: every stage comes from :func:`hwgen.layers.build_layer` and only needs
-``i``/``o`` streams, a ``latency`` and a ``cycles_per_inference`` (``None`` when not fixed).
+``i``/``o`` streams. Between the deserializer, dense layers and the serializer the streams carry
+whole vectors; between two neighbouring spatial (conv/pool) stages they carry one position (all
+channels of it) per beat, so such a skid buffer holds a position rather than a whole map
+(:mod:`hwgen.spatial`). Latency and throughput come from a cycle-accurate token model of the
+whole chain (:mod:`hwgen.timing`), because streaming stages pace each other.
 """
 
 from __future__ import annotations
@@ -14,11 +18,16 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwgen.common import fmt_shape
-from hwgen.layers import LayerStyle, build_layer, check_buildable, parse_style
+from hwgen.layers import LayerStyle, build_layer, check_buildable, is_spatial, parse_style
 from hwgen.serdes import Deserializer, Serializer, beats
 from hwgen.skid import SkidBuffer
+from hwgen.timing import Collect, Part, Serialize, Skid, engine_part, item_ends, run_chain, steady_interval
 from zerogate.errors import ConfigError, UserError
 from zerogate.ir import Network
+
+#: Back-to-back inferences the timing model runs; ``ii`` is the mean interval over the second half,
+#: which is where the testbench measures it too (after as many warm-up vectors).
+TIMED_INFERENCES = 16
 
 
 def payload_shape(stage: wiring.Component, port: str = "o") -> ShapeLike:
@@ -43,14 +52,15 @@ class Accelerator(wiring.Component):
 
     Submodules are named ``deser``, ``layer0``, ``layer1``, ... and ``ser`` so that testbenches
     can tap every layer's output stream; a skid buffer ``skid{k}`` sits in front of each layer
-    and of the serializer, so no ``ready`` path spans more than one stage (Fmax). Attributes, all
-    in clock cycles:
+    and of the serializer, so no ``ready`` path spans more than one stage (Fmax). A spatial
+    layer whose neighbour is spatial too streams positions to it (``out_positions[k]`` beats of
+    ``out_channels[k]`` elements per map; ``out_positions[k] == 0`` for a vector output).
+    Attributes, all in clock cycles, from the token model (:mod:`hwgen.timing`):
 
-    * ``latency``: first input beat accepted -> first output beat valid (no gaps, no back-pressure),
-      ``None`` if some stage's latency is not fixed;
+    * ``latency``: first input beat accepted -> first output beat valid (no gaps, no back-pressure);
     * ``beats_in`` / ``beats_out``: beats per vector on each side;
-    * ``ii``: cycles per inference in steady state: the slowest stage's ``cycles_per_inference``
-      (``beats_in``/``beats_out`` for the adapters), because the stages overlap.
+    * ``ii``: cycles per inference in steady state (input always available, output always ready);
+    * ``layer_latency[k]``: in that run, layer ``k``'s first input valid -> first output valid.
     """
 
     def __init__(self, net: Network, in_lanes: int = 8, out_lanes: int = 2, *,
@@ -68,22 +78,41 @@ class Accelerator(wiring.Component):
         self.in_lanes, self.out_lanes = in_lanes, out_lanes
         self.in_shape = fmt_shape(net.input)
         self.out_shape = fmt_shape(net.output)
-        self.layers = [build_layer(ly, k, st.style, st.lanes, **opts)
+        sp = [is_spatial(ly) for ly in net.layers]
+        self.layers = [build_layer(ly, k, st.style, st.lanes, stream_in=sp[k] and k > 0 and sp[k - 1],
+                                   stream_out=sp[k] and k + 1 < len(sp) and sp[k + 1], **opts)
                        for k, (ly, st) in enumerate(zip(net.layers, self.styles, strict=True))]
+        self.out_positions = [s.geometry.out_positions if getattr(s, "stream_out", False) else 0
+                              for s in self.layers]
+        self.out_channels = [s.out_channels if p else 0 for s, p in zip(self.layers, self.out_positions,
+                                                                             strict=True)]
         self.deser = Deserializer(self.in_shape, net.in_features, in_lanes)
         self.ser = Serializer(self.out_shape, net.out_features, out_lanes)
         self.beats_in = beats(net.in_features, in_lanes)
         self.beats_out = beats(net.out_features, out_lanes)
         stages = [self.deser, *self.layers]
         self.skids = [SkidBuffer(payload_shape(s)) for s in stages]
-        cpi = [getattr(s, "cycles_per_inference", 1) for s in self.layers]
-        self.ii = max([self.beats_in, self.beats_out, *[c for c in cpi if c is not None]])
-        lat = [self.deser.latency, *[getattr(s, "latency", None) for s in self.layers], self.ser.latency]
-        self.latency = None if None in lat else sum(lat) + sum(sk.latency for sk in self.skids)
+        self._timing()
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self.in_shape, in_lanes))),
             "o": Out(stream.Signature(data.ArrayLayout(self.out_shape, out_lanes))),
         })
+
+    def _timing(self) -> None:
+        """Run the token model of the whole chain for ``TIMED_INFERENCES`` back-to-back inferences."""
+        parts: list[Part] = [Collect(self.beats_in)]
+        links = []  # (input link, output link) of each layer
+        for layer in self.layers:
+            parts.append(Skid())
+            start = len(parts)
+            parts += layer.timing_parts() if hasattr(layer, "timing_parts") else [engine_part(layer)]
+            links.append((start, len(parts)))
+        parts += [Skid(), Serialize(self.beats_out)]
+        run = run_chain(parts, TIMED_INFERENCES, self.beats_out)
+        first = run.first_valid
+        self.latency = first[-1] - run.fires[0][0]
+        self.ii = steady_interval(item_ends(run, len(parts), self.beats_out))
+        self.layer_latency = [first[b] - first[a] for a, b in links]  # type: ignore[operator]
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

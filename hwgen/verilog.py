@@ -31,10 +31,14 @@ class LayerInfo:
     acc_bits: tuple[int, ...]  # per output channel, == Layer.acc_bits()
     csd_adders: int  # two-input adders/subtractors in the layer's CSD trees
     constant_channels: tuple[int, ...]  # channels that are a constant wire (no hardware)
-    latency: int | None
+    latency: int | None  # first input valid -> first output valid, inside the accelerator
     style: str = "unrolled"
     lanes: int = 1
-    cycles_per_inference: int | None = 1
+    cycles_per_inference: int | None = 1  # the layer on its own (input always there, output always taken)
+    # the output is a position stream (a spatial successor): ``stream_positions`` beats of
+    # ``stream_channels`` elements per map, else 0 and one whole vector per beat
+    stream_positions: int = 0
+    stream_channels: int = 0
 
 
 @dataclass(frozen=True)
@@ -113,9 +117,11 @@ def generate(net: Network, out_dir: Path, *, top_name: str = "zerogate_top", in_
                       out_signed=ly.output.signed, nnz=ly.nnz, n_weights=ly.n_weights,
                       acc_bits=tuple(int(b) for b in ly.acc_bits()) if isinstance(ly, Layer) else (),
                       csd_adders=getattr(hw, "adders", 0),
-                      constant_channels=tuple(getattr(hw, "constant_channels", ())), latency=hw.latency,
-                      style=st.style, lanes=st.lanes, cycles_per_inference=hw.cycles_per_inference)
-            for ly, hw, st in zip(net.layers, top.layers, styles, strict=True)
+                      constant_channels=tuple(getattr(hw, "constant_channels", ())), latency=lat,
+                      style=st.style, lanes=st.lanes, cycles_per_inference=hw.cycles_per_inference,
+                      stream_positions=pos, stream_channels=ch)
+            for ly, hw, st, lat, pos, ch in zip(net.layers, top.layers, styles, top.layer_latency,
+                                                top.out_positions, top.out_channels, strict=True)
         ),
     )
     _write_atomic(vpath, text)

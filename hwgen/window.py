@@ -156,9 +156,11 @@ class PipeModel:
 def window_timing(g: Geometry, engine: EngineModel, maps: int = 4) -> Timing:
     """Cycle-exact model of :class:`SlidingWindow` -> ``engine`` -> gather (latency 1).
 
-    The hardware's step rule replayed in Python, so the stage's latency and throughput are exact
-    numbers (tests compare them with Verilator) rather than estimates. The window starts on the
-    map's first real position, where reset parks it and where it waits between maps.
+    The hardware's step rule replayed in Python for a stage on its own (input always available,
+    gather never stalled). The accelerator's timing comes from the token model of the whole chain
+    (:mod:`hwgen.timing`), where streaming neighbours pace each other; this closed, independent
+    model checks it on isolated stages. The window starts on the map's first real position,
+    where reset parks it and where it waits between maps.
     """
     hp, wp = g.padded
     rows, cols = set(g.emit_rows), set(g.emit_cols)

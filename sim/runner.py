@@ -128,7 +128,10 @@ def simulate(design: GeneratedDesign, net: Network, x: np.ndarray, build_dir: Pa
         "in_lanes": design.in_lanes, "in_bits": design.in_bits, "beats_in": design.beats_in,
         "out_lanes": design.out_lanes, "beats_out": design.beats_out,
         "out_bits": design.layers[-1].out_bits, "out_signed": design.layers[-1].out_signed,
-        "layers": [{"name": ly.name, "n": ly.out_features, "bits": ly.out_bits, "signed": ly.out_signed}
+        # a layer streaming positions to a spatial successor is tapped a position per beat
+        "layers": [{"name": ly.name, "n": ly.out_features, "bits": ly.out_bits, "signed": ly.out_signed,
+                    **({"positions": ly.stream_positions, "channels": ly.stream_channels}
+                       if ly.stream_positions else {})}
                    for ly in design.layers],
         # generous: every beat may wait on gaps and back-pressure several times over
         "max_cycles": 1000 + 20 * (design.latency + len(x) * design.ii),

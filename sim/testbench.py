@@ -101,7 +101,9 @@ async def _collect(dut: Any, st: _State, cfg: dict, n: int, rng: random.Random) 
 
 
 async def _tap(dut: Any, st: _State, k: int, layer: dict) -> None:
-    """Passive monitor on ``layer{k}``'s output stream: one vector per valid & ready.
+    """Passive monitor on ``layer{k}``'s output stream: one vector per valid & ready, or, for a
+    position stream (``positions`` in the config), one map per ``positions`` beats of ``channels``
+    elements, reassembled channel-major (element ``c * positions + p``) like the golden model's.
 
     Watched where it enters the skid buffer behind the layer (``skid{k+1}``): a leaf module keeps
     its port names in the Verilog, while a layer with submodules (a spatial stage) may see its
@@ -110,10 +112,15 @@ async def _tap(dut: Any, st: _State, k: int, layer: dict) -> None:
     h = getattr(dut, f"skid{k + 1}")
     valid, ready, payload = h.i__valid, h.i__ready, h.i__payload
     got = st.taps.setdefault(k, [])
+    positions, channels = layer.get("positions", 1), layer.get("channels", layer["n"])
+    beats: list[list[int]] = []
     while True:
         await ReadOnly()
         if int(valid.value) and int(ready.value):
-            got.append(unpack(int(payload.value), layer["bits"], layer["n"], layer["signed"]))
+            beats.append(unpack(int(payload.value), layer["bits"], channels, layer["signed"]))
+            if len(beats) == positions:
+                got.append([beats[p][c] for c in range(channels) for p in range(positions)])
+                beats = []
         await RisingEdge(dut.clk)
 
 

@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwgen.verilog import generate
-from sim.runner import simulate
+from hwgen.verilog import GeneratedDesign, generate
+from sim.runner import SimResult, simulate
 from zerogate import golden
 from zerogate.fixedpoint import Activation, FixedFormat, Rounding, signed_bits_for, weight_range
 from zerogate.ir import Layer, LayerKind, Network, Pool
@@ -172,18 +172,24 @@ def obj_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("objcache")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", list(CASES))
-def test_conv_pool_bit_exact(name: str, tmp_path: Path, obj_cache: Path) -> None:
-    case = CASES[name]
+def simulate_case(case: Case, tmp_path: Path, obj_cache: Path, n: int) -> tuple[Network, GeneratedDesign,
+                                                                                 np.ndarray, SimResult]:
+    """Generate ``case`` and stream ``n`` stimulus vectors through Verilator with gaps and back-pressure."""
     net = build_net(case)
     style, _, lanes = case.style.partition(":")
     design = generate(net, tmp_path / "rtl", in_lanes=case.in_lanes, out_lanes=case.out_lanes, style=style,
                       lanes=int(lanes or 1), layer_styles=dict(case.layer_styles))
-    x = stimulus(net, case.seed, 48)
-    assert sum(t.saturated for t in golden.trace(net, x)) > 0 or name == "z1f3"  # clamps exercised
+    x = stimulus(net, case.seed, n)
     r = simulate(design, net, x, tmp_path / "sim", seed=case.seed, gaps=True, backpressure=True,
                  obj_cache=obj_cache)
+    return net, design, x, r
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(CASES))
+def test_conv_pool_bit_exact(name: str, tmp_path: Path, obj_cache: Path) -> None:
+    net, design, x, r = simulate_case(CASES[name], tmp_path, obj_cache, 48)
+    assert sum(t.saturated for t in golden.trace(net, x)) > 0 or name == "z1f3"  # clamps exercised
     assert r.ok, r.summary()
     assert (r.n_vectors, r.n_match) == (len(x), len(x))
     # the generator's cycle model is exact: Verilator measures the same numbers

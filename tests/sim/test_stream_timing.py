@@ -1,0 +1,62 @@
+"""The token model of the chain (:mod:`hwgen.timing`) against the older per-stage model and the
+Amaranth simulator: quick checks that need no Verilator (the Verilator ones are in
+``test_spatial_chains.py`` and ``test_conv_pool.py``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from streamsim import run_streams
+from test_conv_pool import CASES as CONV_POOL
+from test_conv_pool import build_net, stimulus
+from test_spatial_chains import CASES as CHAINS
+
+from hwgen.conv import FoldedModel
+from hwgen.layers import build_layer
+from hwgen.serdes import beats
+from hwgen.spatial import SpatialStage
+from hwgen.top import Accelerator
+from hwgen.window import EngineModel, PipeModel, window_timing
+from zerogate import golden
+
+ALL = {**CONV_POOL, **CHAINS}
+
+
+@pytest.mark.parametrize("name", list(ALL))
+@pytest.mark.parametrize("style", ["unrolled", "folded:1", "folded:3"])
+def test_isolated_stage_agrees_with_window_timing(name: str, style: str) -> None:
+    """A vector-in, vector-out stage on its own: the token model and :func:`window_timing` (which
+    replays the window's step rule with an engine that is never back-pressured) agree."""
+    st, _, lanes = style.partition(":")
+    for k, node in enumerate(build_net(ALL[name]).layers):
+        stage = build_layer(node, k, st, int(lanes or 1))
+        parts = [stage, getattr(stage, "engine", None), getattr(stage, "window", None),
+                 getattr(stage, "scatter", None), getattr(stage, "gather", None)]
+        for c in parts:  # built for their timing only: no "never elaborated" warnings
+            if c is not None:
+                c._MustUse__silence = True
+        if not isinstance(stage, SpatialStage):
+            continue
+        eng = stage.engine
+        model: EngineModel = FoldedModel(eng.plan.T) if hasattr(eng, "plan") else PipeModel(eng.latency)
+        t = window_timing(stage.geometry, model)
+        assert (stage.latency, stage.cycles_per_inference) == (t.latency, t.cycles_per_map)
+
+
+@pytest.mark.parametrize("name", ["cpc1m", "ccc1f3", "ucf1"])
+def test_streaming_chain_in_amaranth_simulator(name: str) -> None:
+    case = CHAINS[name]
+    net = build_net(case)
+    style, _, lanes = case.style.partition(":")
+    dut = Accelerator(net, case.in_lanes, case.out_lanes, style=style, lanes=int(lanes or 1),
+                      layer_styles=dict(case.layer_styles))
+    x = stimulus(net, case.seed, 20)
+    b = beats(net.in_features, case.in_lanes)
+    pad = np.zeros((len(x), b * case.in_lanes - net.in_features), dtype=np.int64)
+    stream = np.concatenate([x, pad], axis=1).reshape(-1, case.in_lanes)
+    run = run_streams(dut, stream, len(x) * dut.beats_out)
+    got = np.array(run.outputs).reshape(len(x), -1)[:, :net.out_features]
+    assert np.array_equal(got, golden.run(net, x))
+    assert run.output_cycles[0] - run.accept_cycles[0] == dut.latency
+    done = np.array(run.output_cycles[dut.beats_out - 1::dut.beats_out])
+    assert np.all(np.diff(done)[len(done) // 2:] == dut.ii)
