@@ -81,22 +81,29 @@ class Collect:
 
 
 class Serialize:
-    """:class:`~hwgen.serdes.Serializer`: ``n`` beats out; the next input is taken with the last."""
+    """:class:`~hwgen.serdes.Serializer`: a vector goes into ``nxt`` (registered ``i.ready =
+    ~nxt_full``), then into the shift register when that is free; ``n`` beats out. One beat
+    (``n == 1``) is wires."""
 
     def __init__(self, n: int) -> None:
-        self.n, self.left = n, 0
+        self.n, self.left, self.nxt_full = n, 0, False
 
     def out_valid(self, in_valid: bool) -> bool:
-        return self.left != 0
+        return in_valid if self.n == 1 else self.left != 0
 
     def in_ready(self, in_valid: bool, out_ready: bool) -> bool:
-        return self.left == 0 or (self.left == 1 and out_ready)
+        return out_ready if self.n == 1 else not self.nxt_full
 
     def tick(self, in_valid: bool, in_fire: bool, out_ready: bool, out_fire: bool) -> None:
+        if self.n == 1:
+            return
+        free = self.left == 0 or (self.left == 1 and out_ready)
         if out_fire:
             self.left -= 1
-        if in_fire:
-            self.left = self.n
+        if free and self.nxt_full:
+            self.left, self.nxt_full = self.n, False
+        elif in_fire:
+            self.nxt_full = True
 
 
 class Scatter:
@@ -174,15 +181,16 @@ class StallPipe:
 class CreditPipe:
     """:class:`~hwgen.dense.UnrolledDense`: free-running pipeline with credit-based flow control.
 
-    ``latency + 1`` credits; ``i.ready`` is the registered flag ``credits != 0``. An input taken in
+    ``latency + 2`` credits; ``i.ready`` is the registered flag ``credits != 0``. An input taken in
     cycle ``t`` reaches the output side for cycle ``t + latency``: into the output register if it
     is free (empty or being taken) and the queue is empty, else into the queue (FIFO). A credit
-    comes back when an output is taken.
+    comes back one cycle after its output was taken (through a register).
     """
 
     def __init__(self, latency: int) -> None:
         self.latency = latency
-        self.credits = latency + 1
+        self.credits = latency + 2
+        self.returned = False
         self.cycle = 0
         self.flight: deque[int] = deque()  # cycle at which each item reaches the output side
         self.queue = 0
@@ -209,7 +217,8 @@ class CreditPipe:
                 self.ov = arrive
         else:
             self.queue += arrive
-        self.credits += out_fire - in_fire
+        self.credits += self.returned - in_fire
+        self.returned = out_fire
         self.cycle += 1
 
 
