@@ -1,4 +1,5 @@
-"""The whole accelerator: deserializer -> one stage per IR node -> serializer, skid buffers between.
+"""The whole accelerator: input skid -> deserializer -> one stage per IR node -> serializer, skid
+buffers between.
 
 The chain is generic: every stage comes from :func:`hwgen.layers.build_layer` and only needs
 ``i``/``o`` streams. Between the deserializer, dense layers and the serializer the streams carry
@@ -6,6 +7,11 @@ whole vectors; between two neighbouring spatial (conv/pool) stages they carry on
 channels of it) per beat, so such a skid buffer holds a position rather than a whole map
 (:mod:`hwgen.spatial`). Latency and throughput come from a cycle-accurate token model of the
 whole chain (:mod:`hwgen.timing`), because streaming stages pace each other.
+
+The input pins meet a skid buffer (``i.ready`` a register, ``i.valid`` only gating local
+registers): with the deserializer's combinational ``i.ready`` on the pins, the placer pulled the
+handshake LUT out to the I/O ring and that round trip (9 ns of routing) set the Fmax of the
+whole design.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ def resolve_styles(n_layers: int, style: LayerStyle | str = "unrolled", lanes: i
 class Accelerator(wiring.Component):
     """Streams input vectors in ``in_lanes`` elements per beat and results out ``out_lanes`` per beat.
 
-    Submodules are named ``deser``, ``layer0``, ``layer1``, ... and ``ser`` so that testbenches
+    Submodules are named ``iskid``, ``deser``, ``layer0``, ``layer1``, ... and ``ser`` so that testbenches
     can tap every layer's output stream; a skid buffer ``skid{k}`` sits in front of each layer
     and of the serializer, so no ``ready`` path spans more than one stage (Fmax). A spatial
     layer whose neighbour is spatial too streams positions to it (``out_positions[k]`` beats of
@@ -91,6 +97,7 @@ class Accelerator(wiring.Component):
         self.beats_in = beats(net.in_features, in_lanes)
         self.beats_out = beats(net.out_features, out_lanes)
         stages = [self.deser, *self.layers]
+        self.iskid = SkidBuffer(data.ArrayLayout(self.in_shape, in_lanes))
         self.skids = [SkidBuffer(payload_shape(s)) for s in stages]
         self._timing()
         super().__init__({
@@ -100,7 +107,7 @@ class Accelerator(wiring.Component):
 
     def _timing(self) -> None:
         """Run the token model of the whole chain for ``TIMED_INFERENCES`` back-to-back inferences."""
-        parts: list[Part] = [Collect(self.beats_in)]
+        parts: list[Part] = [Skid(), Collect(self.beats_in)]
         links = []  # (input link, output link) of each layer
         for layer in self.layers:
             parts.append(Skid())
@@ -116,11 +123,13 @@ class Accelerator(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
+        m.submodules.iskid = self.iskid
         m.submodules.deser = self.deser
         for k, layer in enumerate(self.layers):
             m.submodules[f"layer{k}"] = layer
         m.submodules.ser = self.ser
-        wiring.connect(m, wiring.flipped(self.i), self.deser.i)
+        wiring.connect(m, wiring.flipped(self.i), self.iskid.i)
+        wiring.connect(m, self.iskid.o, self.deser.i)
         prev = self.deser.o
         for k, (skid, nxt) in enumerate(zip(self.skids, [*self.layers, self.ser], strict=True)):
             m.submodules[f"skid{k}"] = skid
