@@ -6,7 +6,8 @@ cycles per inference as measured), Yosys ``synth_ecp5`` cell counts (LUT4, CCU2C
 and nextpnr-ecp5's post-pack utilisation (FF, DSP, BRAM) and post-route Fmax on an LFE5U-85F.
 Lane efficiency per weight layer = nonzero MACs ÷ (lanes × cycles), cycles from the generator's
 exact cycle model, which the simulation confirms for the slowest stage. Area is compared as
-LUT-equivalents, ``LUT4 + 2·carry + 55·DSP`` (a CCU2C holds two LUT4-sized adder bits, a
+LUT-equivalents, ``LUT4 + 2·carry + 6·LUTRAM + 55·DSP`` (a CCU2C holds two LUT4-sized adder bits, a
+TRELLIS_DPR16X4 distributed RAM takes 3 slices, a
 MULT18X18D is priced at the ~55 LUT4 of a soft 8x8 multiplier); BRAM is listed apart.
 
 The IRs are made by the sequential baseline (magnitude pruning, then QAT; reduced epochs: the
@@ -42,7 +43,7 @@ DENSE_STYLES = ("dense-unrolled", "dense-folded:4")
 VECTORS = 64
 #: Reduced training for the bench IRs (sequential baseline parameters).
 TRAIN = {"prune_steps": 3, "finetune_epochs": 4, "qat_epochs": 8}
-LUT_EQ = "LUT4 + 2·carry + 55·DSP"
+LUT_EQ = "LUT4 + 2·carry + 6·LUTRAM + 55·DSP"
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class Row:
     dsp: int | None = None
     bram: int | None = None
     fmax_mhz: float | None = None
+    lutram: int | None = None  # TRELLIS_DPR16X4 cells (16 x 4-bit distributed RAM, 3 slices = 6 LUT4 sites)
     note: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -89,7 +91,7 @@ class Row:
     def lut_eq(self) -> int | None:
         if self.lut4 is None:
             return None
-        return self.lut4 + 2 * (self.carry or 0) + 55 * (self.dsp or 0)
+        return self.lut4 + 2 * (self.carry or 0) + 6 * (self.lutram or 0) + 55 * (self.dsp or 0)
 
     @property
     def min_efficiency(self) -> float | None:
@@ -182,8 +184,8 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
         t = time.perf_counter()
         try:
             r = synthesize_ecp5(design.verilog_path, design.top_name, work / "ecp5")
-            row.lut4, row.carry, row.ff, row.dsp, row.bram, row.fmax_mhz = (
-                r.lut4, r.carry, r.ff, r.dsp, r.bram, r.fmax_mhz)
+            row.lut4, row.carry, row.lutram, row.ff, row.dsp, row.bram, row.fmax_mhz = (
+                r.lut4, r.carry, r.lutram, r.ff, r.dsp, r.bram, r.fmax_mhz)
         except DoesNotFitError as e:
             # Yosys's cell counts exist before placement: the LUT-eq of a design too big for the part
             from zerogate.flow.parse import parse_yosys_stat_json
@@ -193,6 +195,7 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
                 cells = parse_yosys_stat_json(stat.read_text())
                 get = cells.get
                 row.lut4, row.carry, row.ff = get("LUT4", 0), get("CCU2C", 0), get("TRELLIS_FF", 0)
+                row.lutram = get("TRELLIS_DPR16X4", 0)
                 row.dsp, row.bram = get("MULT18X18D", 0), get("DP16KD", 0)
             row.fits = False
             row.note = str(e).split(" (log:")[0] + "; LUT4, carry, FF, DSP, BRAM are Yosys's counts"
@@ -235,7 +238,8 @@ def _line(r: Row) -> str:
     tail += f" ({r.note})" if r.note else ""
     return (f"{r.model} {r.bits}-bit sparsity {r.sparsity:.0%} {_style(r)}: "
             f"{r.matches}/{r.vectors} bit-exact, {_fmt(r.cycles_sim)} cycles, LUT4 {_fmt(r.lut4)} "
-            f"carry {_fmt(r.carry)} FF {_fmt(r.ff)} DSP {_fmt(r.dsp)} BRAM {_fmt(r.bram)} "
+            f"carry {_fmt(r.carry)} LUTRAM {_fmt(r.lutram)} FF {_fmt(r.ff)} DSP {_fmt(r.dsp)} "
+            f"BRAM {_fmt(r.bram)} "
             f"Fmax {_fmt(r.fmax_mhz, '.1f')} MHz" + tail)
 
 
@@ -250,9 +254,9 @@ def _dense_of(r: Row, rows: list[Row]) -> Row | None:
 
 
 def _table(rows: list[Row]) -> list[str]:
-    out = ["| model | bits | sparsity | style | bit-exact | cycles / inference (sim) | LUT4 | carry | FF "
-           "| DSP | BRAM | LUT-eq | Fmax MHz | ÷ dense LUT-eq | ÷ dense cycles | min lane eff. |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = ["| model | bits | sparsity | style | bit-exact | cycles / inference (sim) | LUT4 | carry | LUTRAM "
+           "| FF | DSP | BRAM | LUT-eq | Fmax MHz | ÷ dense LUT-eq | ÷ dense cycles | min lane eff. |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         d = _dense_of(r, rows)
         ratio = (f"{r.lut_eq / d.lut_eq:.1%}" if d and d is not r and r.lut_eq and d.lut_eq else "–")
@@ -261,7 +265,8 @@ def _table(rows: list[Row]) -> list[str]:
         eff = r.min_efficiency
         sp = "any" if r.style.startswith("dense") else f"{r.sparsity:.1%}"
         out.append(f"| {r.model} | {r.bits} | {sp} | {_style(r)} | {r.matches}/{r.vectors} | "
-                   f"{_fmt(r.cycles_sim, 'g')} | {_fmt(r.lut4)} | {_fmt(r.carry)} | {_fmt(r.ff)} | "
+                   f"{_fmt(r.cycles_sim, 'g')} | {_fmt(r.lut4)} | {_fmt(r.carry)} | {_fmt(r.lutram)} | "
+                   f"{_fmt(r.ff)} | "
                    f"{_fmt(r.dsp)} | {_fmt(r.bram)} | {_fmt(r.lut_eq)} | {_fmt(r.fmax_mhz, '.1f')} | "
                    f"{ratio} | {cyc} | "
                    f"{'–' if eff is None else f'{eff:.1%}'} |")
@@ -339,7 +344,8 @@ def report(rows: list[Row], command: str, seconds: float, scale: str) -> str:
         "",
         "Every row is one generated design: bit-exact check and cycles per inference from a Verilator "
         f"simulation of {VECTORS} test vectors against the golden model; LUT4 and carry (CCU2C) from "
-        "Yosys `synth_ecp5`; FF, DSP (MULT18X18D), BRAM (DP16KD) from nextpnr-ecp5's utilisation; Fmax is "
+        "Yosys `synth_ecp5`, LUTRAM = its TRELLIS_DPR16X4 cells (16 x 4-bit distributed RAM, 3 slices = "
+        "the room of 6 LUT4); FF, DSP (MULT18X18D), BRAM (DP16KD) from nextpnr-ecp5's utilisation; Fmax is "
         "nextpnr's post-route figure on an LFE5U-85F (CABGA381, seed 1, 100 MHz constraint). "
         f"LUT-eq = {LUT_EQ}. The ratios compare each sparse design with the dense baseline of the same "
         "model, width and engine family (dense-unrolled for unrolled, dense-folded for folded, same lanes): "

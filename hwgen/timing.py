@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Protocol
 
+from hwgen.folded import registered_ready
 from hwgen.window import Geometry
 
 
@@ -239,7 +240,7 @@ class Folded:
         return (not self.v_o or out_ready) and self.active and self.t == 0
 
     def in_ready(self, in_valid: bool, out_ready: bool) -> bool:
-        return not self.full or self._handover(out_ready)
+        return not self.full or (not registered_ready(self.T) and self._handover(out_ready))
 
     def tick(self, in_valid: bool, in_fire: bool, out_ready: bool, out_fire: bool) -> None:
         en = not self.v_o or out_ready

@@ -152,6 +152,7 @@ def render_markdown(d: dict[str, Any]) -> str:
             f"| DSP (MULT18X18D) | {sy['dsp']} |",
             f"| BRAM (DP16KD) | {sy['bram']} |",
             f"| CCU2C carry cells | {sy.get('carry')} |",
+            f"| distributed RAM (TRELLIS_DPR16X4, 16 x 4 bits each) | {sy.get('lutram', 0)} |",
             f"| Fmax (nextpnr, after routing) | {_mhz(sy['fmax_mhz'])} "
             f"(constraint {sy['constraint_mhz']} MHz, "
             f"{'met' if sy['timing_met'] else 'NOT met'}) |",

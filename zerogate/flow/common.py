@@ -35,6 +35,8 @@ class FlowResult:
     Headline counts: ``lut4`` and ``carry`` are Yosys's LUT and carry cells (ECP5: LUT4/CCU2C, iCE40:
     SB_LUT4/SB_CARRY); ``ff``, ``dsp``, ``bram``, ``io`` and ``comb`` come from nextpnr's post-pack
     utilisation (``comb`` = the logic sites used: TRELLIS_COMB on ECP5, ICESTORM_LC on iCE40).
+    ``lutram``: Yosys's distributed-RAM cells (ECP5 TRELLIS_DPR16X4, 16 x 4 bits in 3 slices, i.e. the
+    room of 6 LUT4; not in ``lut4``); iCE40 has none.
     ``fmax_mhz`` is the worst post-route clock; with no clock it is None and ``timing_met`` is True.
     """
 
@@ -59,6 +61,7 @@ class FlowResult:
     logs: dict[str, Path] = field(default_factory=dict)
     elapsed_s: dict[str, float] = field(default_factory=dict)
     family: str = "ecp5"
+    lutram: int = 0
 
     def to_dict(self, relative_to: Path | None = None) -> dict[str, Any]:
         """JSON-ready form. Paths are absolute unless ``relative_to`` is given (for relocatable reports)."""
@@ -70,7 +73,7 @@ class FlowResult:
             "family": self.family,
             "device": self.device, "package": self.package, "top": self.top, "seed": self.seed,
             "lut4": self.lut4, "carry": self.carry, "ff": self.ff, "dsp": self.dsp, "bram": self.bram,
-            "io": self.io, "comb": self.comb,
+            "io": self.io, "comb": self.comb, "lutram": self.lutram,
             "fmax_mhz": self.fmax_mhz, "constraint_mhz": self.constraint_mhz,
             "timing_met": self.timing_met, "bitstream": p(self.bitstream),
             "clocks": {k: {"fmax_mhz": c.fmax_mhz, "constraint_mhz": c.constraint_mhz, "met": c.met}

@@ -53,6 +53,7 @@ def synthesize_ecp5(verilog: Path, top: str, work_dir: Path, *, device: str = "L
     bit = common.pack(flow)
 
     counts = {"lut4": cells.get("LUT4", 0), "carry": cells.get("CCU2C", 0),
+              "lutram": cells.get("TRELLIS_DPR16X4", 0),
               **{k: common.used(util, name) for k, name in (("ff", "TRELLIS_FF"), ("dsp", "MULT18X18D"),
                  ("bram", "DP16KD"), ("io", "TRELLIS_IO"), ("comb", "TRELLIS_COMB"))}}
     return common.finish(flow, device=device, package=package, seed=seed, freq_mhz=freq_mhz, cells=cells,
