@@ -58,3 +58,37 @@ def test_dense_unrolled_baseline_matches_golden(seed: int, stalls: bool) -> None
         assert run.accept_cycles[0] >= dut.load_cycles
         assert run.output_cycles[0] - run.accept_cycles[0] == dut.latency
         assert np.all(np.diff(run.output_cycles) == 1)
+
+
+@pytest.mark.parametrize("lanes", [8, 12])
+def test_folded_ready_is_a_register_from_three_steps(lanes: int) -> None:
+    """With ``T >= 3`` steps the input side never looks at ``o.ready`` within a cycle (a sliding
+    window's line-buffer enable hangs on it). Random gaps and stalls freeze the engine at every
+    step, including the handover one where the old rule let ``o.ready`` through (small ``T``)."""
+    from amaranth.sim import Simulator
+
+    from hwgen.folded import registered_ready
+
+    assert not registered_ready(2) and registered_ready(3)
+    net = random_network(5, (12, 7), sparsity=0.6)
+    dut = FoldedDense(net.layers[0], lanes=lanes)
+    assert 3 <= dut.plan.T <= 4
+    rng = np.random.default_rng(0)
+    flips = 0
+
+    async def bench(ctx: object) -> None:
+        nonlocal flips
+        for _ in range(400):
+            ctx.set(dut.i.valid, int(rng.random() < 0.7))
+            ctx.set(dut.o.ready, 1)
+            ready_if_taken = ctx.get(dut.i.ready)
+            ctx.set(dut.o.ready, 0)
+            flips += ready_if_taken != ctx.get(dut.i.ready)
+            ctx.set(dut.o.ready, int(rng.random() < 0.3))
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert flips == 0
