@@ -135,4 +135,3 @@ def test_bad_style_raises_before_writing(tmp_path: Path) -> None:
     assert [(ly["style"], ly["lanes"]) for ly in info["layers"]] == [("folded", 2), ("unrolled", 1)]
     assert d.layers[0].cycles_per_inference == -(-net.layers[0].nnz // 2)
     assert d.ii == max(d.beats_in, d.beats_out, d.layers[0].cycles_per_inference)
-
