@@ -56,7 +56,7 @@ class FoldedModel:
 
     def step(self, accept: bool, cycle: int) -> None:
         handover, last = self._handover(), self.t == self.T - 1
-        start = self.full and not handover
+        start = (self.full and not handover) or accept
         if handover:
             self.outputs.append(cycle + self.T + 5)
         self.full = accept or (self.full and not handover)

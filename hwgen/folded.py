@@ -40,7 +40,7 @@ from zerogate.fixedpoint import signed_bits_for, weight_range
 from zerogate.ir import Layer
 
 #: Cycles from an accepted input vector to its output being valid, on top of ``T``.
-FIXED_LATENCY = 7
+FIXED_LATENCY = 6
 
 
 def registered_ready(steps: int) -> bool:
@@ -126,8 +126,8 @@ class FoldPlan:
 
     @property
     def cycles_per_inference(self) -> int:
-        """Steady-state cycles per inference; one extra when ``T == 1`` (the input hand-over)."""
-        return self.T if self.T > 1 else 2
+        """Steady-state cycles per inference: ``T``, one step per cycle even when ``T == 1``."""
+        return self.T
 
     @property
     def lane_efficiency(self) -> float:
@@ -215,8 +215,10 @@ class FoldedDense(wiring.Component):
             m.d.sync += full.eq(0)
         with m.If(handover):
             m.d.sync += x_work.eq(x_next)
+        # the next inference may start if x_next holds one after this edge, including an input
+        # taken right now: a 1-step engine then starts one every cycle instead of every other
         start = Signal()
-        m.d.comb += start.eq(full & ~handover)
+        m.d.comb += start.eq((full & ~handover) | (self.i.valid & self.i.ready))
         with m.If(en):
             with m.If(active & ~last):
                 m.d.sync += t.eq(t + 1)

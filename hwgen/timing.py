@@ -245,7 +245,7 @@ class Folded:
     def tick(self, in_valid: bool, in_fire: bool, out_ready: bool, out_fire: bool) -> None:
         en = not self.v_o or out_ready
         handover = self._handover(out_ready)
-        start = self.full and not handover
+        start = (self.full and not handover) or in_fire
         if in_fire:
             self.full = True
         elif handover:
