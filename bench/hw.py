@@ -83,7 +83,7 @@ class Row:
     dsp: int | None = None
     bram: int | None = None
     fmax_mhz: float | None = None
-    lutram: int | None = None  # TRELLIS_DPR16X4 cells (16 x 4-bit distributed RAM, 3 slices = 6 LUT4 sites)
+    lutram: int | None = None  # TRELLIS_DPR16X4 cells
     note: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -159,6 +159,7 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
     from sim.runner import simulate
     from zerogate.flow import synthesize_ecp5
     from zerogate.flow.common import DoesNotFitError
+    from zerogate.flow.ecp5 import CELLS, yosys_counts
     from zerogate.metrics import network_stats
 
     shutil.rmtree(work, ignore_errors=True)
@@ -184,19 +185,16 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
         t = time.perf_counter()
         try:
             r = synthesize_ecp5(design.verilog_path, design.top_name, work / "ecp5")
-            row.lut4, row.carry, row.lutram, row.ff, row.dsp, row.bram, row.fmax_mhz = (
-                r.lut4, r.carry, r.lutram, r.ff, r.dsp, r.bram, r.fmax_mhz)
+            for k in (*CELLS, "fmax_mhz"):
+                setattr(row, k, getattr(r, k))
         except DoesNotFitError as e:
             # Yosys's cell counts exist before placement: the LUT-eq of a design too big for the part
             from zerogate.flow.parse import parse_yosys_stat_json
 
             stat = work / "ecp5" / "yosys_stat.json"
             if stat.is_file():
-                cells = parse_yosys_stat_json(stat.read_text())
-                get = cells.get
-                row.lut4, row.carry, row.ff = get("LUT4", 0), get("CCU2C", 0), get("TRELLIS_FF", 0)
-                row.lutram = get("TRELLIS_DPR16X4", 0)
-                row.dsp, row.bram = get("MULT18X18D", 0), get("DP16KD", 0)
+                for k, v in yosys_counts(parse_yosys_stat_json(stat.read_text())).items():
+                    setattr(row, k, v)
             row.fits = False
             row.note = str(e).split(" (log:")[0] + "; LUT4, carry, FF, DSP, BRAM are Yosys's counts"
         secs["ecp5"] = round(time.perf_counter() - t, 1)

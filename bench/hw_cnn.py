@@ -155,7 +155,7 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
         hw = ([str(r.get(k, "-")) for k in ("lut4", "carry", "lutram", "ff", "dsp", "bram")]
               + [f"{r['fmax_mhz']:.1f}" if r.get("fmax_mhz") else "-"])
         if "does_not_fit" in r or "flow_error" in r:
-            hw = ["does not fit" if "does_not_fit" in r else "flow failed"] + [""] * 6
+            hw = ["does not fit" if "does_not_fit" in r else "flow failed"] + [""] * (len(hw) - 1)
         cyc = f"{r.get('cycles_measured')} ({r.get('ii_model')})"
         lines.append(f"| {r['model']} | {r['style']} | {sim} | {cyc} | {r.get('latency_measured')} | {eff} | "
                      + " | ".join(hw) + " |")

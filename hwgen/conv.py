@@ -37,13 +37,14 @@ class FoldedModel:
     """Cycle model of :class:`~hwgen.folded.FoldedDense`'s input side (its stage A), output never stalled.
 
     A window is taken into ``x_next`` when that buffer is free (or, for ``T < 3``, being handed
-    over); a handover
-    starts ``T`` steps whose result is valid ``T + 5`` cycles later. For :func:`window_timing`,
-    an independent check of the chain's token model (:mod:`hwgen.timing`) on isolated stages.
+    over); a handover starts ``T`` steps whose result is valid ``T + 5`` cycles later. For
+    :func:`window_timing`, an independent check of the chain's token model (:mod:`hwgen.timing`)
+    on isolated stages.
     """
 
     def __init__(self, steps: int) -> None:
         self.T = steps
+        self.registered = registered_ready(steps)
         self.full = self.active = False
         self.t = 0
         self.outputs: list[int] = []
@@ -52,7 +53,7 @@ class FoldedModel:
         return self.active and self.t == 0
 
     def ready(self) -> bool:
-        return not self.full or (not registered_ready(self.T) and self._handover())
+        return not self.full or (not self.registered and self._handover())
 
     def step(self, accept: bool, cycle: int) -> None:
         handover, last = self._handover(), self.t == self.T - 1

@@ -228,6 +228,7 @@ class Folded:
 
     def __init__(self, steps: int) -> None:
         self.T = steps
+        self.registered = registered_ready(steps)
         self.full = self.active = False
         self.t = 0
         self.pipe = [(False, 0)] * 3  # (valid, step) of stages B, C, D
@@ -240,7 +241,7 @@ class Folded:
         return (not self.v_o or out_ready) and self.active and self.t == 0
 
     def in_ready(self, in_valid: bool, out_ready: bool) -> bool:
-        return not self.full or (not registered_ready(self.T) and self._handover(out_ready))
+        return not self.full or (not self.registered and self._handover(out_ready))
 
     def tick(self, in_valid: bool, in_fire: bool, out_ready: bool, out_fire: bool) -> None:
         en = not self.v_o or out_ready

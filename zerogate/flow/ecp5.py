@@ -12,12 +12,24 @@ from zerogate.flow import common
 from zerogate.flow.common import DoesNotFitError, Echo, FlowResult
 from zerogate.flow.tools import ECPPACK, NEXTPNR_ECP5
 
-__all__ = ["ECP5", "DoesNotFitError", "FlowResult", "nextpnr_device_flag", "synthesize_ecp5"]
+__all__ = ["CELLS", "ECP5", "DoesNotFitError", "FlowResult", "nextpnr_device_flag", "synthesize_ecp5",
+           "yosys_counts"]
 
 _DEVICE = re.compile(r"^LFE5(?P<family>U|UM|UM5G)-(?P<size>12|25|45|85)F$")
 _FAMILY_FLAG = {"U": "", "UM": "um-", "UM5G": "um5g-"}
 
 ECP5 = common.Family("ecp5", NEXTPNR_ECP5, ECPPACK, ".config", "--textcfg", ".bit")
+
+#: Headline count -> ECP5 primitive. The first three are always Yosys's (nextpnr unpacks them);
+#: the others are nextpnr's post-pack use after a full run, Yosys's when the part is too small.
+CELLS = {"lut4": "LUT4", "carry": "CCU2C", "lutram": "TRELLIS_DPR16X4", "ff": "TRELLIS_FF",
+         "dsp": "MULT18X18D", "bram": "DP16KD"}
+_YOSYS_ONLY = ("lut4", "carry", "lutram")
+
+
+def yosys_counts(cells: dict[str, int]) -> dict[str, int]:
+    """Every headline count from Yosys's cell table alone (a design nextpnr refused)."""
+    return {k: cells.get(name, 0) for k, name in CELLS.items()}
 
 
 def nextpnr_device_flag(device: str) -> str:
@@ -52,10 +64,9 @@ def synthesize_ecp5(verilog: Path, top: str, work_dir: Path, *, device: str = "L
     flow.say("ecppack: packing the bitstream")
     bit = common.pack(flow)
 
-    counts = {"lut4": cells.get("LUT4", 0), "carry": cells.get("CCU2C", 0),
-              "lutram": cells.get("TRELLIS_DPR16X4", 0),
-              **{k: common.used(util, name) for k, name in (("ff", "TRELLIS_FF"), ("dsp", "MULT18X18D"),
-                 ("bram", "DP16KD"), ("io", "TRELLIS_IO"), ("comb", "TRELLIS_COMB"))}}
+    counts = {**{k: cells.get(CELLS[k], 0) for k in _YOSYS_ONLY},
+              **{k: common.used(util, name) for k, name in CELLS.items() if k not in _YOSYS_ONLY},
+              "io": common.used(util, "TRELLIS_IO"), "comb": common.used(util, "TRELLIS_COMB")}
     return common.finish(flow, device=device, package=package, seed=seed, freq_mhz=freq_mhz, cells=cells,
                          util=util, clocks=clocks, bit=bit, counts=counts)
 
