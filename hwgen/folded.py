@@ -1,8 +1,9 @@
 """A folded dense layer: ``lanes`` multiply-accumulate lanes walk only the nonzero weights.
 
-Storage (the sparse format): the nonzeros, in row-major (CSR) order, are cut into ``lanes``
-contiguous chunks of ``T = ceil(nnz / lanes)`` entries; ROM word ``t`` holds, for every lane,
-entry ``t`` of its chunk as ``(weight, input index, first)``. ``first`` marks the start of a
+Storage (the sparse format): the nonzeros, in row-major (CSR) order, are cut into contiguous
+chunks of ``T = ceil(nnz / lanes)`` entries, one per lane (``ceil(nnz / T)`` lanes are built: no
+lane without work, so a 1-nonzero layer asked for 4 lanes gets 1); ROM word ``t`` holds, for
+every lane, entry ``t`` of its chunk as ``(weight, input index, first)``. ``first`` marks the start of a
 row inside a chunk (it clears the lane's accumulator). A row cut by a chunk boundary leaves a
 partial sum in each lane it touches; those partials land in per-(lane, row) *slot* registers
 at statically known steps and are added (with the bias) once per inference. So a layer takes
@@ -79,12 +80,16 @@ class FoldPlan:
             raise ValueError(f"lanes must be >= 1, got {lanes}")
         w = np.asarray(layer.weight_matrix(), dtype=np.int64)
         self.n_out, self.n_in = w.shape
-        self.lanes, self.dense = lanes, dense
+        self.dense = dense
         lo_x, hi_x = layer.input.min_int, layer.input.max_int
         entries = [(c, i, int(w[c, i])) for c in range(self.n_out) for i in range(self.n_in)
                    if dense or w[c, i] != 0]
         self.macs = len(entries)  # multiply-accumulates per inference (nonzeros, or all slots if dense)
         self.T = max(-(-len(entries) // lanes), 1)
+        # the fewest lanes that still take T steps: a lane whose chunk would be empty (say 4 lanes
+        # asked for a 1-nonzero layer, or 3 entries per lane left for a 4th) is not built at all
+        self.requested_lanes = lanes
+        self.lanes = lanes = max(-(-len(entries) // self.T), 1)
         ranges = [weight_range(int(b)) for b in layer.weight_bits]
 
         def wint(c: int, v: int) -> tuple[int, int]:
@@ -173,7 +178,7 @@ class FoldedDense(wiring.Component):
     def __init__(self, layer: Layer, *, lanes: int = 1, dense: bool = False) -> None:
         self.layer = layer
         self.plan = FoldPlan(layer, lanes, dense=dense)
-        self.lanes, self.dense = lanes, dense
+        self.lanes, self.dense = self.plan.lanes, dense  # lanes built: at most the ``lanes`` asked for
         self.in_shape = fmt_shape(layer.input)
         self.out_shape = fmt_shape(layer.output)
         if not dense:

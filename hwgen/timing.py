@@ -125,15 +125,14 @@ class Scatter:
 
 
 class Window:
-    """:class:`~hwgen.window.SlidingWindow`: one padded position per step, parked on the first real one."""
+    """:class:`~hwgen.window.SlidingWindow`: one walked position per step, parked on the first real one."""
 
     def __init__(self, g: Geometry) -> None:
-        hp, wp = g.padded
-        order = [(r, c) for r in range(hp) for c in range(wp)]
+        order = g.walk
         rows, cols = set(g.emit_rows), set(g.emit_cols)
         self.pad = [g.is_padding(r, c) for r, c in order]
         self.emit = [r in rows and c in cols for r, c in order]
-        self.idx = g.padding[0] * wp + g.padding[1]
+        self.idx = g.start
         self.ov = False
 
     def out_valid(self, in_valid: bool) -> bool:

@@ -118,7 +118,8 @@ def generate(net: Network, out_dir: Path, *, top_name: str = "zerogate_top", in_
                       acc_bits=tuple(int(b) for b in ly.acc_bits()) if isinstance(ly, Layer) else (),
                       csd_adders=getattr(hw, "adders", 0),
                       constant_channels=tuple(getattr(hw, "constant_channels", ())), latency=lat,
-                      style=st.style, lanes=st.lanes, cycles_per_inference=hw.cycles_per_inference,
+                      style=st.style, lanes=getattr(hw, "lanes", st.lanes) if st.folded else st.lanes,
+                      cycles_per_inference=hw.cycles_per_inference,
                       stream_positions=pos, stream_channels=ch)
             for ly, hw, st, lat, pos, ch in zip(net.layers, top.layers, styles, top.layer_latency,
                                                 top.out_positions, top.out_channels, strict=True)

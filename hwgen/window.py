@@ -1,12 +1,17 @@
 """Sliding windows over a position stream: line buffers with zero padding and stride.
 
-The window walks the *zero-padded* map in raster order, one padded position per step. A real
-position consumes one input beat; a padding position consumes nothing and shifts in zeros, so
-borders need no special cases. A shift register of ``(kh - 1) * padded_width + kw - 1`` positions
-(the line buffers plus the window) holds everything a window needs; a window is emitted when
-the step lands on the bottom-right corner of a window that the stride keeps. Every step is one
-cycle, so a map costs ``padded_height * padded_width`` cycles, of which the padding steps run
-ahead while no input is waiting. Register cost: ``channels`` elements per shift-register slot.
+The window walks the zero-padded map in raster order, one position per step, except the top
+padding rows and the left padding columns, which it never visits: with symmetric padding of at
+most ``kernel - 1`` they would emit nothing and only shift zeros in, and every tap that falls on
+them lands, ``row stride`` steps back, on a right (or, across the map boundary, bottom) padding
+position that *was* walked and shifted a zero in. So a map costs
+``(height + pad_h) * (width + pad_w)`` steps, not ``(height + 2 pad_h) * (width + 2 pad_w)``
+(8x8, padding 1: 81 instead of 100). A real position consumes one input beat; a padding position
+consumes nothing and shifts in zeros, so borders need no special cases. A shift register of
+``(kh - 1) * row_stride + kw - 1`` positions (the line buffers plus the window) holds everything
+a window needs; a window is emitted when the step lands on the bottom-right corner of a window
+that the stride keeps. Every step is one cycle; the padding steps run ahead while no input is
+waiting. Register cost: ``channels`` elements per shift-register slot.
 """
 
 from __future__ import annotations
@@ -95,9 +100,33 @@ class Geometry:
 
 
     @property
+    def origin(self) -> tuple[int, int]:
+        """First padded row and column the walk visits (see the module docstring).
+
+        An axis whose padding reaches a window's last tap (``padding > kernel - 1``: a window
+        of pure padding would be skipped) is walked in full."""
+        return tuple(p if p <= k - 1 else 0 for p, k in zip(self.padding, self.kernel, strict=True))
+
+    @property
+    def row_stride(self) -> int:
+        """Steps from a position to the one below it: the walked width."""
+        return self.padded[1] - self.origin[1]
+
+    @property
+    def walk(self) -> list[tuple[int, int]]:
+        """The padded positions one map's walk visits, in order."""
+        (oh, ow), (hp, wp) = self.origin, self.padded
+        return [(r, c) for r in range(oh, hp) for c in range(ow, wp)]
+
+    @property
+    def start(self) -> int:
+        """Index in :attr:`walk` of the first real position, where the walk parks between maps."""
+        return (self.padding[0] - self.origin[0]) * self.row_stride + self.padding[1] - self.origin[1]
+
+    @property
     def history(self) -> int:
         """Positions the shift register keeps besides the current one."""
-        return (self.kernel[0] - 1) * self.padded[1] + self.kernel[1] - 1
+        return (self.kernel[0] - 1) * self.row_stride + self.kernel[1] - 1
 
     @property
     def emit_rows(self) -> tuple[int, ...]:
@@ -114,7 +143,7 @@ class Geometry:
 
     def tap_delay(self, kh: int, kw: int) -> int:
         """How many steps ago the window's tap ``(kh, kw)`` was the current position."""
-        return (self.kernel[0] - 1 - kh) * self.padded[1] + (self.kernel[1] - 1 - kw)
+        return (self.kernel[0] - 1 - kh) * self.row_stride + (self.kernel[1] - 1 - kw)
 
 
 @dataclass(frozen=True)
@@ -162,10 +191,9 @@ def window_timing(g: Geometry, engine: EngineModel, maps: int = 4) -> Timing:
     model checks it on isolated stages. The window starts on the map's first real position,
     where reset parks it and where it waits between maps.
     """
-    hp, wp = g.padded
     rows, cols = set(g.emit_rows), set(g.emit_cols)
-    order = [(r, c) for r in range(hp) for c in range(wp)]
-    idx = next(k for k, (r, c) in enumerate(order) if not g.is_padding(r, c))
+    order = g.walk
+    idx = g.start
     per_map = g.out_positions
     t, held = 0, False
     while len(engine.outputs) < maps * per_map:
@@ -202,7 +230,7 @@ class SlidingWindow(wiring.Component):
         m = Module()
         g = self.g
         hp, wp = g.padded
-        (ph, pw), (kh_n, kw_n) = g.padding, g.kernel
+        (ph, pw), (kh_n, kw_n), (oh, ow) = g.padding, g.kernel, g.origin
         # reset parks the walk on the first real position with zeros (the padding it skipped)
         # already in the shift register, as if it had run ahead: latency is then the same
         # for the first map as for any later one
@@ -230,7 +258,7 @@ class SlidingWindow(wiring.Component):
             # no history at all for a one-tap window: zip stops at the shorter list
             m.d.sync += [h.eq(prev) for h, prev in zip(hist, [cur, *hist], strict=False)]
             with m.If(col == wp - 1):
-                m.d.sync += [col.eq(0), row.eq(_wrap_inc(row, hp))]
+                m.d.sync += [col.eq(ow), row.eq(Mux(row == hp - 1, oh, row + 1))]
             with m.Else():
                 m.d.sync += col.eq(col + 1)
             with m.If(emit):
@@ -254,8 +282,3 @@ def _member(sig: Signal, values: tuple[int, ...]) -> Value:
     for v in values[1:]:
         expr = expr | (sig == v)
     return expr
-
-
-def _wrap_inc(sig: Signal, n: int) -> Value:
-    """``(sig + 1) % n`` for a counter of ``range(n)``."""
-    return Mux(sig == n - 1, 0, sig + 1)

@@ -1,5 +1,7 @@
 """The folded engine in Amaranth's simulator: bit-exact vs golden, exact timing, lane efficiency."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from netgen import random_inputs, random_layer, random_network
@@ -34,12 +36,31 @@ def test_plan_cycles_and_efficiency() -> None:
     for lanes in (1, 2, 4, 8):
         p = FoldPlan(ly, lanes)
         assert p.macs == ly.nnz and -(-ly.nnz // lanes) == p.T
-        assert p.lane_efficiency == ly.nnz / (lanes * p.T) >= 0.9
+        assert p.lanes == -(-ly.nnz // p.T) <= lanes
+        assert p.lane_efficiency == ly.nnz / (p.lanes * p.T) >= 0.9
         # every nonzero is walked exactly once, by exactly one lane
         walked = sorted((c, i) for chunk in p.steps for e in chunk if e is not None for c, i, _ in [e])
         assert walked == sorted(zip(*np.nonzero(ly.weight_matrix()), strict=True))
     d = FoldPlan(ly, 4, dense=True)
     assert d.macs == ly.n_weights and ly.n_weights // 4 == d.T
+
+
+@pytest.mark.parametrize(("keep", "lanes", "built", "steps"), [(1, 4, 1, 1), (9, 4, 3, 3), (5, 8, 5, 1)])
+def test_lanes_without_work_are_not_built(keep: int, lanes: int, built: int, steps: int) -> None:
+    """Asked for more lanes than the nonzeros need, the engine builds the fewest lanes that take
+    the same ``T`` steps (an idle lane is area and no speed) and stays bit-exact."""
+    net = random_network(11, (10, 6), sparsity=0.0)
+    w = net.layers[0].weight.copy()
+    w.flat[np.flatnonzero(w)[keep:]] = 0  # keep the first ``keep`` nonzeros
+    net = dataclasses.replace(net, layers=(dataclasses.replace(net.layers[0], weight=w),))
+    ly = net.layers[0]
+    assert ly.nnz == keep
+    dut = FoldedDense(ly, lanes=lanes)
+    assert (dut.lanes, dut.plan.T, dut.plan.requested_lanes) == (built, steps, lanes)
+    assert len(dut.plan.rom_fields()) == built and dut.lane_efficiency == keep / (built * steps)
+    x = random_inputs(np.random.default_rng(11), net, 30)
+    run = run_streams(dut, x, len(x), seed=11, gaps=0.2, backpressure=0.3)
+    assert np.array_equal(np.array(run.outputs), golden.run(net, x))
 
 
 @pytest.mark.parametrize(("seed", "stalls"), [(0, False), (1, True), (2, True)])
