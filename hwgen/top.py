@@ -23,6 +23,7 @@ from amaranth.hdl import Module, ShapeLike
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hwgen.balance import balanced_styles
 from hwgen.common import fmt_shape
 from hwgen.layers import LayerStyle, build_layer, check_buildable, is_spatial, parse_style
 from hwgen.serdes import Deserializer, Serializer, beats
@@ -71,7 +72,8 @@ class Accelerator(wiring.Component):
 
     def __init__(self, net: Network, in_lanes: int = 8, out_lanes: int = 2, *,
                  style: LayerStyle | str = "unrolled", lanes: int = 1,
-                 layer_styles: Mapping[int, LayerStyle | str] | None = None, **opts: Any) -> None:
+                 layer_styles: Mapping[int, LayerStyle | str] | None = None, balance: bool = True,
+                 **opts: Any) -> None:
         # refuse unsupported layers before any hardware (or Verilog) exists
         try:
             self.styles = resolve_styles(len(net.layers), style, lanes, layer_styles)
@@ -84,10 +86,8 @@ class Accelerator(wiring.Component):
         self.in_lanes, self.out_lanes = in_lanes, out_lanes
         self.in_shape = fmt_shape(net.input)
         self.out_shape = fmt_shape(net.output)
-        sp = [is_spatial(ly) for ly in net.layers]
-        self.layers = [build_layer(ly, k, st.style, st.lanes, stream_in=sp[k] and k > 0 and sp[k - 1],
-                                   stream_out=sp[k] and k + 1 < len(sp) and sp[k + 1], **opts)
-                       for k, (ly, st) in enumerate(zip(net.layers, self.styles, strict=True))]
+        self._opts = opts
+        self.layers = self._build(self.styles)
         self.out_positions = [s.geometry.out_positions if getattr(s, "stream_out", False) else 0
                               for s in self.layers]
         self.out_channels = [s.out_channels if p else 0 for s, p in zip(self.layers, self.out_positions,
@@ -100,10 +100,33 @@ class Accelerator(wiring.Component):
         self.iskid = SkidBuffer(data.ArrayLayout(self.in_shape, in_lanes))
         self.skids = [SkidBuffer(payload_shape(s)) for s in stages]
         self._timing()
+        if balance:
+            self._balance()
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self.in_shape, in_lanes))),
             "o": Out(stream.Signature(data.ArrayLayout(self.out_shape, out_lanes))),
         })
+
+    def _build(self, styles: list[LayerStyle]) -> list[wiring.Component]:
+        sp = [is_spatial(ly) for ly in self.net.layers]
+        return [build_layer(ly, k, st.style, st.lanes, stream_in=sp[k] and k > 0 and sp[k - 1],
+                            stream_out=sp[k] and k + 1 < len(sp) and sp[k + 1], **self._opts)
+                for k, (ly, st) in enumerate(zip(self.net.layers, styles, strict=True))]
+
+    def _balance(self) -> None:
+        """Cut each folded layer to the lanes the chain's ``ii`` needs (:mod:`hwgen.balance`)."""
+        styles = balanced_styles(self.net.layers, self.styles, self.ii)
+        if styles == self.styles:
+            return
+        old = (self.layers, self.latency, self.ii, self.layer_latency)
+        self.layers = self._build(styles)
+        self._timing()
+        if self.ii > old[2]:  # pragma: no cover - a stage paced by a neighbour: keep the full lanes
+            _discard(self.layers)
+            self.layers, self.latency, self.ii, self.layer_latency = old
+            return
+        _discard(old[0])
+        self.styles = styles
 
     def _timing(self) -> None:
         """Run the token model of the whole chain for ``TIMED_INFERENCES`` back-to-back inferences."""
@@ -138,3 +161,11 @@ class Accelerator(wiring.Component):
             prev = getattr(nxt, "o", None)
         wiring.connect(m, self.ser.o, wiring.flipped(self.o))
         return m
+
+
+def _discard(stages: list[wiring.Component]) -> None:
+    """Stages built only to be timed: no "never elaborated" warnings for them or their parts."""
+    for s in stages:
+        for c in (s, *vars(s).values()):
+            if isinstance(c, wiring.Component):
+                c._MustUse__silence = True  # type: ignore[attr-defined]

@@ -80,15 +80,18 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def generate(net: Network, out_dir: Path, *, top_name: str = "zerogate_top", in_lanes: int = 8,
              out_lanes: int = 2, adder_levels_per_stage: int = 1, style: LayerStyle | str = "unrolled",
-             lanes: int = 1, layer_styles: Mapping[int, LayerStyle | str] | None = None) -> GeneratedDesign:
+             lanes: int = 1, layer_styles: Mapping[int, LayerStyle | str] | None = None,
+             balance: bool = True) -> GeneratedDesign:
     """Generate ``<out_dir>/<top_name>.v`` and ``<out_dir>/design.json`` for ``net``.
 
     ``adder_levels_per_stage`` sets how many adder-tree levels sit between pipeline registers:
     1 (default) gave 112 MHz on LFE5U-85F for the default digits model (nextpnr seed 1; see
     docs/benchmarks/hardware.md); 2 saves flip-flops but gave ~90 MHz.
     ``style``/``lanes`` choose every layer's engine, ``layer_styles`` overrides it per layer
-    (see :mod:`hwgen.layers`). Raises :class:`~zerogate.errors.UnsupportedError` for a layer it
-    cannot build, before any file is written.
+    (see :mod:`hwgen.layers`); with ``balance`` a folded layer's lanes are an upper bound, cut
+    to what keeps up with the chain's slowest stage (:mod:`hwgen.balance`). Raises
+    :class:`~zerogate.errors.UnsupportedError` for a layer it cannot build, before any file is
+    written.
     """
     from hwgen.top import resolve_styles
 
@@ -103,7 +106,7 @@ def generate(net: Network, out_dir: Path, *, top_name: str = "zerogate_top", in_
     from hwgen.top import Accelerator
 
     top = Accelerator(net, in_lanes=in_lanes, out_lanes=out_lanes, layer_styles=dict(enumerate(styles)),
-                      adder_levels_per_stage=adder_levels_per_stage)
+                      adder_levels_per_stage=adder_levels_per_stage, balance=balance)
     text = verilog.convert(top, name=top_name, emit_src=False, strip_internal_attrs=True)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,7 @@ class BuildOptions:
     style: str = "unrolled"  # every weight layer's engine (hwgen.layers.STYLES)
     lanes: int = 1  # MAC lanes of a folded layer
     layer_styles: tuple[str, ...] = ()  # per-layer overrides, "K=STYLE[:LANES]"
+    balance: bool = True  # folded lanes cut to what keeps up with the slowest layer (hwgen.balance)
     device: str = "LFE5U-85F"
     package: str = "CABGA381"
     freq_mhz: float = 100.0
@@ -172,7 +173,7 @@ def step_generate(opts: BuildOptions, state: BuildState) -> Any:
     default = LayerStyle(opts.style, opts.lanes)
     overrides = parse_layer_styles(opts.layer_styles, default, len(state.net.layers))
     design = generate(state.net, state.work / "rtl", in_lanes=opts.in_lanes, out_lanes=opts.out_lanes,
-                      style=default, layer_styles=overrides)
+                      style=default, layer_styles=overrides, balance=opts.balance)
     state.facts["rtl"] = {
         "verilog": str(design.verilog_path.relative_to(state.work)),
         "top": design.top_name,

@@ -31,7 +31,11 @@ def _add_hw_opts(p: argparse.ArgumentParser) -> None:
                    help="engine of every weight layer: unrolled (one inference per clock, zero weights "
                         "cost nothing), folded (only nonzeros stored, --lanes MACs walk them), or the "
                         "dense baselines dense-unrolled / dense-folded (sparsity ignored)")
-    p.add_argument("--lanes", type=int, default=1, help="MAC lanes of each folded layer (default 1)")
+    p.add_argument("--lanes", type=int, default=1,
+                   help="most MAC lanes of a folded layer (default 1); each gets the fewest that keep up "
+                        "with the slowest layer unless --no-balance")
+    p.add_argument("--no-balance", action="store_true",
+                   help="give every folded layer all its --lanes (lower latency, more area, same throughput)")
     p.add_argument("--layer-style", action="append", default=[], metavar="K=STYLE[:LANES]",
                    help="override one layer's engine, e.g. 0=folded:4 (repeatable)")
 
@@ -130,7 +134,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
             out=args.out, ir_path=args.ir, seed=args.seed, sparsity=args.sparsity,
             weight_bits=args.weight_bits, in_lanes=args.in_lanes, out_lanes=args.out_lanes,
             style=args.style, lanes=args.lanes, layer_styles=tuple(args.layer_style),
-            device=args.device, package=args.package, freq_mhz=args.freq, synth=not args.no_synth,
+            balance=not args.no_balance, device=args.device, package=args.package, freq_mhz=args.freq,
+            synth=not args.no_synth,
             targets=args.target,
             command=" ".join([PROG, *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),
         )
@@ -172,7 +177,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
                               "replaced); choose a new or empty folder")
         with staged_output(out) as work:  # an interrupted or failed run leaves no half-written folder
             design = generate(net, work, in_lanes=args.in_lanes, out_lanes=args.out_lanes, style=args.style,
-                              lanes=args.lanes, layer_styles=overrides)
+                              lanes=args.lanes, layer_styles=overrides, balance=not args.no_balance)
         _say(f"wrote {out / design.verilog_path.name} ({design.ii} cycles per inference, "
              f"latency {design.latency})")
         return 0
