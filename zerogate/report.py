@@ -131,7 +131,9 @@ def render_markdown(d: dict[str, Any]) -> str:
         "Per layer: cycles per inference from the generator's exact cycle model (the simulated figure "
         "above is the slowest stage's), against the compute limit ⌈nonzero MACs ÷ lanes⌉ (a MAC = one "
         "nonzero weight at one output position; zero weights cost no lane and no cycle). Lane efficiency "
-        "= nonzero MACs ÷ (lanes × cycles), for folded layers.",
+        "= nonzero MACs ÷ (lanes × cycles), for folded layers. A folded layer is built with the fewest "
+        "lanes, up to `--lanes`, that keep up with the slowest stage (rate balancing; `--no-balance` "
+        "builds all of them everywhere).",
         "",
         "| layer | style | lanes | nonzero MACs | cycles | limit | lane efficiency |",
         "|---|---|---|---|---|---|---|",

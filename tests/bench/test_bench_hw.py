@@ -19,10 +19,11 @@ def test_folded_cycles_match_the_limit_and_simulation(tmp_path: Path, small_net:
                      float_weights=sum(ly.n_weights for ly in small_net.layers))
     assert row.matches == row.vectors == 24
     assert row.cycles_sim == row.cycles_model  # the simulated steady state is the generator's model
-    lanes = int(style.split(":")[1])
+    budget = int(style.split(":")[1])  # rate balancing may build fewer lanes where they idle
     for ly, info in zip(small_net.layers, row.layers, strict=True):
-        assert info["macs"] == ly.nnz and info["lanes"] == lanes
-        assert info["cycles"] == info["limit"] == max(math.ceil(ly.nnz / lanes), 1)
+        lanes = info["lanes"]
+        assert info["macs"] == ly.nnz and 1 <= lanes <= budget
+        assert info["cycles"] == info["limit"] == max(math.ceil(ly.nnz / lanes), 1) <= row.cycles_model
         assert info["efficiency"] == pytest.approx(ly.nnz / (lanes * info["cycles"]))
     assert row.cycles_model == max(ly["cycles"] for ly in row.layers) or row.cycles_model > 1
     text = hw.report([row], "python -m bench.hw", 1.0, "quick")
