@@ -21,12 +21,19 @@ def _zerogate(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_folded_cnn_with_a_per_layer_override_is_bit_exact(tmp_path: Path, cnn_net: Network) -> None:
     ir.save(cnn_net, tmp_path / "ir")
-    p = _zerogate("generate", "ir", "--out", "rtl", "--style", "folded", "--lanes", "3",
-                  "--layer-style", "4=unrolled", "--layer-style", "2=dense-folded:2", cwd=tmp_path)
+    styles = ("--style", "folded", "--lanes", "3", "--layer-style", "4=unrolled",
+              "--layer-style", "2=dense-folded:2")
+    p = _zerogate("generate", "ir", "--out", "rtl", *styles, "--no-balance", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
-    layers = json.loads((tmp_path / "rtl" / "design.json").read_text())["layers"]
-    assert [(ly["style"], ly["lanes"]) for ly in layers if ly["name"] in ("conv0", "conv1", "fc")] == [
-        ("folded", 3), ("dense-folded", 2), ("unrolled", 1)]
+    full = json.loads((tmp_path / "rtl" / "design.json").read_text())
+    picked = [(ly["style"], ly["lanes"]) for ly in full["layers"] if ly["name"] in ("conv0", "conv1", "fc")]
+    assert picked == [("folded", 3), ("dense-folded", 2), ("unrolled", 1)]
+    # balanced (the default): never more lanes than asked, the same throughput
+    p = _zerogate("generate", "ir", "--out", "rtl-balanced", *styles, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    bal = json.loads((tmp_path / "rtl-balanced" / "design.json").read_text())
+    assert bal["ii"] == full["ii"]
+    assert all(b["lanes"] <= f["lanes"] for b, f in zip(bal["layers"], full["layers"], strict=True))
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "x.npz", x=rng.integers(0, 32, (12, 64)))
     p = _zerogate("simulate", "ir", "--rtl", "rtl", "--vectors", "x.npz", "--out", "sim", cwd=tmp_path)
