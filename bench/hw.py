@@ -149,17 +149,20 @@ def _layer_rows(net: Any, design: Any) -> list[dict[str, Any]]:
 
 
 def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
-            float_weights: int | None = None) -> Row:
+            float_weights: int | None = None, pnr_minutes: float | None = None) -> Row:
     """Generate, simulate and (unless ``synth`` is off) place and route one design.
 
     ``float_weights``: weight slots of the float model (default: the bundled model's), the
-    denominator of the reported sparsity."""
+    denominator of the reported sparsity. ``pnr_minutes`` caps nextpnr: a design still routing
+    then is recorded with Yosys's counts, no Fmax and a note that says so."""
     from hwgen.layers import parse_style
     from hwgen.verilog import generate
     from sim.runner import simulate
+    from zerogate.errors import ToolTimeout
     from zerogate.flow import synthesize_ecp5
     from zerogate.flow.common import DoesNotFitError
     from zerogate.flow.ecp5 import CELLS, yosys_counts
+    from zerogate.flow.parse import parse_yosys_stat_json
     from zerogate.metrics import network_stats
 
     shutil.rmtree(work, ignore_errors=True)
@@ -184,18 +187,18 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
     if synth:
         t = time.perf_counter()
         try:
-            r = synthesize_ecp5(design.verilog_path, design.top_name, work / "ecp5")
+            r = synthesize_ecp5(design.verilog_path, design.top_name, work / "ecp5",
+                                pnr_timeout_s=60 * pnr_minutes if pnr_minutes else None)
             for k in (*CELLS, "fmax_mhz"):
                 setattr(row, k, getattr(r, k))
-        except DoesNotFitError as e:
+        except (DoesNotFitError, ToolTimeout) as e:
             # Yosys's cell counts exist before placement: the LUT-eq of a design too big for the part
-            from zerogate.flow.parse import parse_yosys_stat_json
-
+            # (or one nextpnr did not finish in the time given)
             stat = work / "ecp5" / "yosys_stat.json"
             if stat.is_file():
                 for k, v in yosys_counts(parse_yosys_stat_json(stat.read_text())).items():
                     setattr(row, k, v)
-            row.fits = False
+            row.fits = not isinstance(e, DoesNotFitError)
             row.note = str(e).split(" (log:")[0] + "; LUT4, carry, FF, DSP, BRAM are Yosys's counts"
         secs["ecp5"] = round(time.perf_counter() - t, 1)
     shutil.rmtree(work / "ecp5", ignore_errors=True)  # keep rtl/ and sim/ logs, drop the big files
@@ -209,7 +212,7 @@ def _cached(cache: Path) -> dict[str, Row]:
 
 
 def sweep(pts: list[Point], seed: int, root: Path, *, synth: bool = True,
-          log: Callable[[str], None] = print) -> list[Row]:
+          log: Callable[[str], None] = print, pnr_minutes: float | None = None) -> list[Row]:
     cache = root / "results.jsonl"
     done = _cached(cache)
     (root / "ir").mkdir(parents=True, exist_ok=True)
@@ -218,7 +221,8 @@ def sweep(pts: list[Point], seed: int, root: Path, *, synth: bool = True,
         row = done.get(p.key)
         if row is None:
             net, x = make_ir(p.model, p.sparsity, p.bits, seed, root / "ir")
-            row = measure(p, net, x, root / "work" / p.key.replace("|", "_").replace(":", "-"), synth=synth)
+            row = measure(p, net, x, root / "work" / p.key.replace("|", "_").replace(":", "-"), synth=synth,
+                          pnr_minutes=pnr_minutes)
             with cache.open("a") as f:
                 f.write(json.dumps(asdict(row)) + "\n")
         log(f"[{k + 1}/{len(pts)}] {_line(row)}")
@@ -268,7 +272,7 @@ def _table(rows: list[Row]) -> list[str]:
                    f"{_fmt(r.dsp)} | {_fmt(r.bram)} | {_fmt(r.lut_eq)} | {_fmt(r.fmax_mhz, '.1f')} | "
                    f"{ratio} | {cyc} | "
                    f"{'–' if eff is None else f'{eff:.1%}'} |")
-    notes = [f"- {_style(r)}, {r.model} {r.bits}-bit: {r.note}." for r in rows if not r.fits]
+    notes = [f"- {_style(r)}, {r.model} {r.bits}-bit, {r.sparsity:.1%}: {r.note}." for r in rows if r.note]
     return out + (["", *notes] if notes else [])
 
 
@@ -316,6 +320,10 @@ def findings(rows: list[Row]) -> list[str]:
             lo = min(fm, key=lambda r: r.fmax_mhz)
             out.append(f"- ECP5 Fmax, {st}: lowest {lo.fmax_mhz:.1f} MHz ({lo.model}, {lo.bits}-bit, "
                        f"{lo.sparsity:.1%} sparse) over {len(fm)} designs; target ≥ 100 MHz.")
+    slow = [r for r in rows if r.fits and r.lut4 is not None and r.fmax_mhz is None]
+    if slow:
+        out.append("- Not routed in the time given (no Fmax): "
+                   + ", ".join(f"{r.model} {r.bits}-bit {r.sparsity:.1%} {_style(r)}" for r in slow) + ".")
     mism = [r for r in rows if r.cycles_sim is not None and r.cycles_sim != r.cycles_model]
     out.append(f"- Cycle model vs simulation: {len(rows) - len(mism)} of {len(rows)} designs agree exactly"
                + (f" (differ: {', '.join(r.key for r in mism)})." if mism else "."))
@@ -389,6 +397,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--styles", default=",".join(SPARSE_STYLES + DENSE_STYLES),
                     help="comma-separated STYLE[:LANES] (unrolled, folded:4, dense-unrolled, dense-folded:4)")
     ap.add_argument("--no-synth", action="store_true", help="simulate only (no Yosys/nextpnr)")
+    ap.add_argument("--pnr-minutes", type=float, default=None,
+                    help="stop nextpnr after this long and record the design with Yosys's counts, no Fmax")
     ap.add_argument("--out", type=Path, default=Path("docs/benchmarks/hardware.md"))
     ap.add_argument("--root", type=Path, default=None, help="cache and work folder (default build/bench-hw)")
     ap.add_argument("--seed", type=int, default=0)
@@ -411,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     command = " ".join(["nox -s bench-hw --", *map(shlex.quote, given)]) if given else "nox -s bench-hw"
     pts = list(points(models, tuple(args.sparsities), tuple(args.bits), styles))
-    sweep(pts, args.seed, root, synth=not args.no_synth)
+    sweep(pts, args.seed, root, synth=not args.no_synth, pnr_minutes=args.pnr_minutes)
     # the report holds every design measured in this folder, so partial sweeps add up; the
     # commands that measured them are listed with it
     log = root / "commands.txt"

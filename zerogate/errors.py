@@ -26,6 +26,10 @@ class ToolError(UserError):
     exit_code = 3
 
 
+class ToolTimeout(ToolError):
+    """A tool run was stopped at its time limit (a benchmark's cap on place and route)."""
+
+
 class UnsupportedError(UserError):
     """A layer, op, size or width that this version cannot handle."""
 

@@ -28,3 +28,15 @@ def test_folded_cycles_match_the_limit_and_simulation(tmp_path: Path, small_net:
     assert row.cycles_model == max(ly["cycles"] for ly in row.layers) or row.cycles_model > 1
     text = hw.report([row], "python -m bench.hw", 1.0, "quick")
     assert "24/24" in text and f"{row.min_efficiency:.1%}" in text
+
+
+def test_a_design_still_routing_at_the_limit_is_recorded(tmp_path: Path, small_net: Network) -> None:
+    """``--pnr-minutes``: nextpnr stopped at the limit, the row keeps Yosys's counts and says why."""
+    x = np.random.default_rng(1).integers(small_net.input.min_int, small_net.input.max_int + 1,
+                                          (8, small_net.in_features))
+    row = hw.measure(hw.Point("tiny", 0.5, 4, "unrolled"), small_net, x, tmp_path / "w",
+                     float_weights=sum(ly.n_weights for ly in small_net.layers), pnr_minutes=0.001)
+    assert row.fits and row.fmax_mhz is None and row.lut4 and row.lut4 > 0
+    assert "did not finish within" in row.note and "Yosys's counts" in row.note
+    text = hw.report([row], "python -m bench.hw", 1.0, "quick")
+    assert "Not routed in the time given" in text and "did not finish within" in text

@@ -182,10 +182,12 @@ def synthesize(flow: Flow, **script_values: Any) -> dict[str, int]:
 
 def place_and_route(flow: Flow, device_args: list[str], freq_mhz: float, seed: int, what: str,
                     advice: str = "choose a larger device or shrink the design",
+                    timeout_s: float | None = None,
                     ) -> tuple[dict[str, tuple[int, int]], dict[str, ClockTiming]]:
     """Run nextpnr; return its utilisation table and clocks.
 
-    ``what`` names the part and ``advice`` the way out in a :class:`DoesNotFitError`.
+    ``what`` names the part and ``advice`` the way out in a :class:`DoesNotFitError`; ``timeout_s``
+    caps nextpnr's run (:class:`~zerogate.errors.ToolTimeout`).
     """
     tool, work = flow.family.nextpnr, flow.work
     args = [*device_args, "--json", flow.json, flow.family.placed_flag, flow.placed,
@@ -195,7 +197,7 @@ def place_and_route(flow: Flow, device_args: list[str], freq_mhz: float, seed: i
     if supports_option(find_tool(tool), "--report"):
         args += ["--report", report.name]
     flow.logs["nextpnr"] = work / "nextpnr.log"
-    run = run_tool(tool, args, cwd=work, log=flow.logs["nextpnr"], echo=flow.echo)
+    run = run_tool(tool, args, cwd=work, log=flow.logs["nextpnr"], echo=flow.echo, timeout_s=timeout_s)
     if run.returncode != 0 and (reason := parse.does_not_fit_reason(run.output)):
         raise DoesNotFitError(f"design does not fit {what}: {reason}; {advice} (log: {run.log})")
     text = check(tool, run)

@@ -43,14 +43,16 @@ def nextpnr_device_flag(device: str) -> str:
 
 def synthesize_ecp5(verilog: Path, top: str, work_dir: Path, *, device: str = "LFE5U-85F",
                     package: str = "CABGA381", freq_mhz: float = 100.0, seed: int = 1,
-                    log: Callable[[str], None] | None = None, echo: Echo = None) -> FlowResult:
+                    log: Callable[[str], None] | None = None, echo: Echo = None,
+                    pnr_timeout_s: float | None = None) -> FlowResult:
     """Synthesise, place, route and pack ``verilog`` (module ``top``) into ``work_dir/<top>.bit``.
 
     Timing failure is not an error (``timing_met`` says so and the bitstream is still written), so a
     slow design can be measured; a design that does not fit raises :class:`DoesNotFitError`. A fixed
     ``seed`` gives a byte-identical bitstream for the same Verilog. IO pins are left unconstrained
     (nextpnr places them), which is enough for resource and Fmax figures but not for a board.
-    ``echo`` receives the tools' output lines as they run (``--verbose``).
+    ``echo`` receives the tools' output lines as they run (``--verbose``); ``pnr_timeout_s`` caps
+    nextpnr (a benchmark's limit: :class:`~zerogate.errors.ToolTimeout`).
     """
     flag = nextpnr_device_flag(device)
     device = device.strip().upper()
@@ -60,7 +62,7 @@ def synthesize_ecp5(verilog: Path, top: str, work_dir: Path, *, device: str = "L
     cells = common.synthesize(flow, verilog=sources, device=device)
     flow.say(f"nextpnr: place and route on {device} {package} at {freq_mhz:g} MHz, seed {seed}")
     util, clocks = common.place_and_route(flow, [flag, "--package", package], freq_mhz, seed,
-                                          f"{device} {package}")
+                                          f"{device} {package}", timeout_s=pnr_timeout_s)
     flow.say("ecppack: packing the bitstream")
     bit = common.pack(flow)
 

@@ -12,12 +12,13 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from zerogate.errors import ToolError
+from zerogate.errors import ToolError, ToolTimeout
 from zerogate.flow.parse import last_error_line
 
 
@@ -65,29 +66,42 @@ class Run:
 
 
 def run_tool(tool: Tool, args: list[str], *, cwd: Path, log: Path,
-             echo: Callable[[str], None] | None = None) -> Run:
+             echo: Callable[[str], None] | None = None, timeout_s: float | None = None) -> Run:
     """Run ``tool`` in ``cwd`` with stdout and stderr interleaved into ``log``.
 
     Paths in ``args`` must be relative to ``cwd``: YoWASP tools run in a WASI sandbox that maps the
     host ``/tmp`` to a private directory, so absolute paths under ``/tmp`` are invisible to them.
     ``echo`` also receives every output line as it arrives (``--verbose``); the log is written anyway.
+    ``timeout_s``: the tool is killed after that long and :class:`ToolTimeout` raised.
     """
     exe = find_tool(tool)
     t0 = time.monotonic()
     with log.open("w") as f:
         try:
-            if echo is None:
-                code = subprocess.run([str(exe), *args], cwd=cwd, stdin=subprocess.DEVNULL, stdout=f,
-                                      stderr=subprocess.STDOUT, check=False).returncode
-            else:
-                with subprocess.Popen([str(exe), *args], cwd=cwd, stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                      errors="replace") as proc:
-                    assert proc.stdout is not None
-                    for line in proc.stdout:
-                        f.write(line)
-                        echo(line.rstrip("\n"))
-                code = proc.returncode
+            with subprocess.Popen([str(exe), *args], cwd=cwd, stdin=subprocess.DEVNULL,
+                                  stdout=f if echo is None else subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, errors="replace") as proc:
+                expired = threading.Event()
+
+                def stop() -> None:
+                    expired.set()
+                    proc.kill()
+
+                timer = threading.Timer(timeout_s, stop) if timeout_s else None
+                if timer:
+                    timer.start()
+                try:
+                    if proc.stdout is not None and echo is not None:
+                        for line in proc.stdout:
+                            f.write(line)
+                            echo(line.rstrip("\n"))
+                    code = proc.wait()
+                finally:
+                    if timer:
+                        timer.cancel()
+            if expired.is_set():
+                raise ToolTimeout(f"{tool.name} did not finish within {timeout_s / 60:g} min and was "
+                                  f"stopped (log: {log})")
         except OSError as e:
             raise ToolError(f"{tool.name} could not be started ({e.strerror}): "
                             f"reinstall {tool.package} or set {tool.env_var}") from None
