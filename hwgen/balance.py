@@ -17,11 +17,7 @@ from collections.abc import Sequence
 
 from hwgen.layers import LayerStyle
 from zerogate.ir import Layer
-
-
-def walked_entries(layer: Layer, style: LayerStyle) -> int:
-    """Weights a folded engine walks per window: the nonzeros, or every slot for a dense style."""
-    return layer.n_weights if style.dense else layer.nnz
+from zerogate.metrics import walked_weights
 
 
 def lanes_for(entries: int, positions: int, ii: int, lanes: int) -> int:
@@ -36,6 +32,6 @@ def balanced_styles(layers: Sequence[object], styles: Sequence[LayerStyle], ii: 
     out = []
     for ly, st in zip(layers, styles, strict=True):
         if st.folded and isinstance(ly, Layer):
-            st = LayerStyle(st.style, lanes_for(walked_entries(ly, st), ly.positions, ii, st.lanes))
+            st = LayerStyle(st.style, lanes_for(walked_weights(ly, st.dense), ly.positions, ii, st.lanes))
         out.append(st)
     return out

@@ -107,9 +107,13 @@ class Accelerator(wiring.Component):
             "o": Out(stream.Signature(data.ArrayLayout(self.out_shape, out_lanes))),
         })
 
-    def _build(self, styles: list[LayerStyle]) -> list[wiring.Component]:
+    def _build(self, styles: list[LayerStyle], *, keep: list[wiring.Component] | None = None,
+               ) -> list[wiring.Component]:
+        """One stage per layer; with ``keep`` (built for ``self.styles``), a layer whose style is
+        unchanged keeps its stage instead of being built again."""
         sp = [is_spatial(ly) for ly in self.net.layers]
-        return [build_layer(ly, k, st.style, st.lanes, stream_in=sp[k] and k > 0 and sp[k - 1],
+        return [keep[k] if keep is not None and st == self.styles[k] else
+                build_layer(ly, k, st.style, st.lanes, stream_in=sp[k] and k > 0 and sp[k - 1],
                             stream_out=sp[k] and k + 1 < len(sp) and sp[k + 1], **self._opts)
                 for k, (ly, st) in enumerate(zip(self.net.layers, styles, strict=True))]
 
@@ -119,14 +123,15 @@ class Accelerator(wiring.Component):
         if styles == self.styles:
             return
         old = (self.layers, self.latency, self.ii, self.layer_latency)
-        self.layers = self._build(styles)
+        self.layers = self._build(styles, keep=old[0])
         self._timing()
+        kept, dropped = self.layers, old[0]
         if self.ii > old[2]:  # pragma: no cover - a stage paced by a neighbour: keep the full lanes
-            _discard(self.layers)
+            kept, dropped = dropped, kept
             self.layers, self.latency, self.ii, self.layer_latency = old
-            return
-        _discard(old[0])
-        self.styles = styles
+        else:
+            self.styles = styles
+        _discard([s for s in dropped if all(s is not k for k in kept)])
 
     def _timing(self) -> None:
         """Run the token model of the whole chain for ``TIMED_INFERENCES`` back-to-back inferences."""

@@ -137,9 +137,15 @@ class LaneUse:
         return self.walked / (self.lanes * self.cycles) if self.folded and self.cycles else None
 
 
+def walked_weights(layer: Layer, dense: bool) -> int:
+    """Weights an engine builds or walks per output position: every slot for a dense baseline, else
+    the nonzeros."""
+    return layer.n_weights if dense else layer.nnz
+
+
 def lane_use(layer: Layer, style: str, lanes: int, cycles: int | None) -> LaneUse:
     """:class:`LaneUse` of ``layer`` built in engine ``style`` (hwgen.layers.STYLES) with ``lanes``."""
-    dense, folded = style.startswith("dense"), style.endswith("folded")
-    built = layer.n_weights if dense else layer.nnz
+    folded = style.endswith("folded")
+    built = walked_weights(layer, style.startswith("dense"))
     return LaneUse(macs=layer.nnz * layer.positions, walked=built * layer.positions,
                    lanes=lanes if folded else max(built, 1), folded=folded, cycles=cycles)
