@@ -44,6 +44,8 @@ VECTORS = 64
 #: Reduced training for the bench IRs (sequential baseline parameters).
 TRAIN = {"prune_steps": 3, "finetune_epochs": 4, "qat_epochs": 8}
 LUT_EQ = "LUT4 + 2·carry + 6·LUTRAM + 55·DSP"
+#: nextpnr seeds tried in turn when ``--pnr-minutes`` stops a run (seed 1 is the flow's default).
+PNR_SEEDS = (1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class Row:
     bram: int | None = None
     fmax_mhz: float | None = None
     lutram: int | None = None  # TRELLIS_DPR16X4 cells
+    seed: int | None = None  # nextpnr seed of the figures (a later one when an earlier did not finish)
     note: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -149,12 +152,15 @@ def _layer_rows(net: Any, design: Any) -> list[dict[str, Any]]:
 
 
 def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
-            float_weights: int | None = None, pnr_minutes: float | None = None) -> Row:
+            float_weights: int | None = None, pnr_minutes: float | None = None,
+            seeds: tuple[int, ...] = PNR_SEEDS) -> Row:
     """Generate, simulate and (unless ``synth`` is off) place and route one design.
 
     ``float_weights``: weight slots of the float model (default: the bundled model's), the
-    denominator of the reported sparsity. ``pnr_minutes`` caps nextpnr: a design still routing
-    then is recorded with Yosys's counts, no Fmax and a note that says so."""
+    denominator of the reported sparsity. ``pnr_minutes`` caps each nextpnr run: nextpnr's
+    router can circle for good on one seed and finish in a minute on another, so a run still
+    routing at the limit is retried with the next of ``seeds`` (the row records the seed used);
+    when none finishes, the row keeps Yosys's counts, no Fmax and a note that says so."""
     from hwgen.layers import parse_style
     from hwgen.verilog import generate
     from sim.runner import simulate
@@ -187,10 +193,15 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
     if synth:
         t = time.perf_counter()
         try:
-            r = synthesize_ecp5(design.verilog_path, design.top_name, work / "ecp5",
+            r = synthesize_ecp5(design.verilog_path, design.top_name, work / "ecp5", seed=seeds[0],
+                                retry_seeds=seeds[1:] if pnr_minutes else (),
                                 pnr_timeout_s=60 * pnr_minutes if pnr_minutes else None)
-            for k in (*CELLS, "fmax_mhz"):
-                setattr(row, k, getattr(r, k))
+            for name in (*CELLS, "fmax_mhz", "seed"):
+                setattr(row, name, getattr(r, name))
+            if r.seed != seeds[0]:
+                stuck = ", ".join(map(str, seeds[:seeds.index(r.seed)]))
+                row.note = (f"nextpnr seed {stuck} still routing after {pnr_minutes:g} min; "
+                            f"seed {r.seed} finished")
         except (DoesNotFitError, ToolTimeout) as e:
             # Yosys's cell counts exist before placement: the LUT-eq of a design too big for the part
             # (or one nextpnr did not finish in the time given)
@@ -199,9 +210,12 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
                 for k, v in yosys_counts(parse_yosys_stat_json(stat.read_text())).items():
                     setattr(row, k, v)
             row.fits = not isinstance(e, DoesNotFitError)
-            row.note = str(e).split(" (log:")[0] + "; LUT4, carry, FF, DSP, BRAM are Yosys's counts"
+            tried = f" (seeds {', '.join(map(str, seeds))})" if pnr_minutes and len(seeds) > 1 else ""
+            row.note = str(e).split(" (log:")[0] + tried + "; LUT4, carry, FF, DSP, BRAM are Yosys's counts"
         secs["ecp5"] = round(time.perf_counter() - t, 1)
-    shutil.rmtree(work / "ecp5", ignore_errors=True)  # keep rtl/ and sim/ logs, drop the big files
+    for f in (work / "ecp5").glob("*"):  # keep the logs (nextpnr's critical path), drop the big files
+        if f.is_file() and f.suffix not in (".log", ".txt") and f.stat().st_size > 1 << 20:
+            f.unlink()
     return row
 
 
@@ -212,7 +226,8 @@ def _cached(cache: Path) -> dict[str, Row]:
 
 
 def sweep(pts: list[Point], seed: int, root: Path, *, synth: bool = True,
-          log: Callable[[str], None] = print, pnr_minutes: float | None = None) -> list[Row]:
+          log: Callable[[str], None] = print, pnr_minutes: float | None = None,
+          seeds: tuple[int, ...] = PNR_SEEDS) -> list[Row]:
     cache = root / "results.jsonl"
     done = _cached(cache)
     (root / "ir").mkdir(parents=True, exist_ok=True)
@@ -222,7 +237,7 @@ def sweep(pts: list[Point], seed: int, root: Path, *, synth: bool = True,
         if row is None:
             net, x = make_ir(p.model, p.sparsity, p.bits, seed, root / "ir")
             row = measure(p, net, x, root / "work" / p.key.replace("|", "_").replace(":", "-"), synth=synth,
-                          pnr_minutes=pnr_minutes)
+                          pnr_minutes=pnr_minutes, seeds=seeds)
             with cache.open("a") as f:
                 f.write(json.dumps(asdict(row)) + "\n")
         log(f"[{k + 1}/{len(pts)}] {_line(row)}")
@@ -352,7 +367,9 @@ def report(rows: list[Row], command: str, seconds: float, scale: str) -> str:
         f"simulation of {VECTORS} test vectors against the golden model; LUT4 and carry (CCU2C) from "
         "Yosys `synth_ecp5`, LUTRAM = its TRELLIS_DPR16X4 cells (16 x 4-bit distributed RAM, 3 slices = "
         "the room of 6 LUT4); FF, DSP (MULT18X18D), BRAM (DP16KD) from nextpnr-ecp5's utilisation; Fmax is "
-        "nextpnr's post-route figure on an LFE5U-85F (CABGA381, seed 1, 100 MHz constraint). "
+        "nextpnr's post-route figure on an LFE5U-85F (CABGA381, 100 MHz constraint, seed 1; with "
+        "`--pnr-minutes`, a run still routing at the limit is retried with seed 2, then 3, and the row's "
+        "note names the seed its figures come from: nextpnr's router can circle for good on one seed). "
         f"LUT-eq = {LUT_EQ}. The ratios compare each sparse design with the dense baseline of the same "
         "model, width and engine family (dense-unrolled for unrolled, dense-folded for folded, same lanes): "
         "the dense baselines ignore sparsity, so they are built once, from the sweep's sparsest IR, whose "
@@ -401,6 +418,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-synth", action="store_true", help="simulate only (no Yosys/nextpnr)")
     ap.add_argument("--pnr-minutes", type=float, default=None,
                     help="stop nextpnr after this long and record the design with Yosys's counts, no Fmax")
+    ap.add_argument("--pnr-seeds", type=lambda t: tuple(int(v) for v in t.split(",") if v.strip()),
+                    default=PNR_SEEDS, help="nextpnr seeds, tried in turn while --pnr-minutes stops them "
+                    f"(default {','.join(map(str, PNR_SEEDS))})")
     ap.add_argument("--out", type=Path, default=Path("docs/benchmarks/hardware.md"))
     ap.add_argument("--root", type=Path, default=None, help="cache and work folder (default build/bench-hw)")
     ap.add_argument("--seed", type=int, default=0)
@@ -423,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     command = " ".join(["nox -s bench-hw --", *map(shlex.quote, given)]) if given else "nox -s bench-hw"
     pts = list(points(models, tuple(args.sparsities), tuple(args.bits), styles))
-    sweep(pts, args.seed, root, synth=not args.no_synth, pnr_minutes=args.pnr_minutes)
+    sweep(pts, args.seed, root, synth=not args.no_synth, pnr_minutes=args.pnr_minutes, seeds=args.pnr_seeds)
     # the report holds every design measured in this folder, so partial sweeps add up; the
     # commands that measured them are listed with it
     log = root / "commands.txt"

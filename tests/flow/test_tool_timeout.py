@@ -27,3 +27,33 @@ def test_a_tool_within_its_limit_runs_normally(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv(SLEEP.env_var, "sleep")
     run = run_tool(SLEEP, ["0"], cwd=tmp_path, log=tmp_path / "log", timeout_s=30)
     assert run.returncode == 0
+
+
+@pytest.mark.slow
+def test_a_seed_still_routing_at_the_limit_gives_way_to_the_next(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """nextpnr's router can circle for good on one seed: the flow tries the next seed on the same
+    netlist and says which seed its figures come from; with every seed stopped, the timeout stands."""
+    from zerogate.flow import common, synthesize_ecp5
+
+    real = common.place_and_route
+    tried: list[int] = []
+
+    def circling_on_seed_1(flow, device_args, freq_mhz, seed, what, advice="", timeout_s=None):
+        tried.append(seed)
+        if seed == 1 or not ok:
+            raise ToolTimeout(f"nextpnr-ecp5 did not finish within {timeout_s / 60:g} min")
+        return real(flow, device_args, freq_mhz, seed, what, timeout_s=timeout_s)
+
+    monkeypatch.setattr(common, "place_and_route", circling_on_seed_1)
+    src = tmp_path / "src" / "reg.v"
+    src.parent.mkdir()
+    src.write_text("module top(input clk, input [3:0] a, output reg [3:0] q);\n"
+                   "  always @(posedge clk) q <= q + a;\nendmodule\n")
+    ok = True
+    res = synthesize_ecp5(src, "top", tmp_path / "w", seed=1, retry_seeds=(5, 6), pnr_timeout_s=600)
+    assert tried == [1, 5] and res.seed == 5 and res.fmax_mhz is not None and res.bitstream.is_file()
+    ok, tried[:] = False, []
+    with pytest.raises(ToolTimeout):
+        synthesize_ecp5(src, "top", tmp_path / "w2", seed=1, retry_seeds=(5, 6), pnr_timeout_s=600)
+    assert tried == [1, 5, 6]

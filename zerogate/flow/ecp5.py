@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from zerogate.errors import ConfigError
+from zerogate.errors import ConfigError, ToolTimeout
 from zerogate.flow import common
 from zerogate.flow.common import DoesNotFitError, Echo, FlowResult
 from zerogate.flow.tools import ECPPACK, NEXTPNR_ECP5
@@ -44,7 +44,7 @@ def nextpnr_device_flag(device: str) -> str:
 def synthesize_ecp5(verilog: Path, top: str, work_dir: Path, *, device: str = "LFE5U-85F",
                     package: str = "CABGA381", freq_mhz: float = 100.0, seed: int = 1,
                     log: Callable[[str], None] | None = None, echo: Echo = None,
-                    pnr_timeout_s: float | None = None) -> FlowResult:
+                    pnr_timeout_s: float | None = None, retry_seeds: Sequence[int] = ()) -> FlowResult:
     """Synthesise, place, route and pack ``verilog`` (module ``top``) into ``work_dir/<top>.bit``.
 
     Timing failure is not an error (``timing_met`` says so and the bitstream is still written), so a
@@ -52,7 +52,10 @@ def synthesize_ecp5(verilog: Path, top: str, work_dir: Path, *, device: str = "L
     ``seed`` gives a byte-identical bitstream for the same Verilog. IO pins are left unconstrained
     (nextpnr places them), which is enough for resource and Fmax figures but not for a board.
     ``echo`` receives the tools' output lines as they run (``--verbose``); ``pnr_timeout_s`` caps
-    nextpnr (a benchmark's limit: :class:`~zerogate.errors.ToolTimeout`).
+    nextpnr (a benchmark's limit: :class:`~zerogate.errors.ToolTimeout`). nextpnr's router can
+    circle for good on one seed and finish in a minute on another, so a run stopped at the limit
+    is retried with each of ``retry_seeds`` in turn (on the same netlist); ``FlowResult.seed``
+    says which seed the figures come from, and the last timeout is raised when none finishes.
     """
     flag = nextpnr_device_flag(device)
     device = device.strip().upper()
@@ -60,9 +63,18 @@ def synthesize_ecp5(verilog: Path, top: str, work_dir: Path, *, device: str = "L
 
     flow.say(f"yosys: synth_ecp5 {top} for {device}")
     cells = common.synthesize(flow, verilog=sources, device=device)
-    flow.say(f"nextpnr: place and route on {device} {package} at {freq_mhz:g} MHz, seed {seed}")
-    util, clocks = common.place_and_route(flow, [flag, "--package", package], freq_mhz, seed,
-                                          f"{device} {package}", timeout_s=pnr_timeout_s)
+    seeds = iter(retry_seeds)
+    while True:
+        flow.say(f"nextpnr: place and route on {device} {package} at {freq_mhz:g} MHz, seed {seed}")
+        try:
+            util, clocks = common.place_and_route(flow, [flag, "--package", package], freq_mhz, seed,
+                                                  f"{device} {package}", timeout_s=pnr_timeout_s)
+            break
+        except ToolTimeout:
+            stuck, seed = seed, next(seeds, None)
+            if seed is None:
+                raise
+            flow.say(f"nextpnr: seed {stuck} still routing after {pnr_timeout_s:g} s; seed {seed} next")
     flow.say("ecppack: packing the bitstream")
     bit = common.pack(flow)
 
