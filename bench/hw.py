@@ -87,6 +87,7 @@ class Row:
     fmax_mhz: float | None = None
     lutram: int | None = None  # TRELLIS_DPR16X4 cells
     seed: int | None = None  # nextpnr seed of the figures (a later one when an earlier did not finish)
+    harness: bool = False  # placed and routed inside the few-pin Fmax harness (zerogate.flow.harness)
     note: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -153,14 +154,17 @@ def _layer_rows(net: Any, design: Any) -> list[dict[str, Any]]:
 
 def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
             float_weights: int | None = None, pnr_minutes: float | None = None,
-            seeds: tuple[int, ...] = PNR_SEEDS) -> Row:
+            seeds: tuple[int, ...] = PNR_SEEDS, harness: bool = True) -> Row:
     """Generate, simulate and (unless ``synth`` is off) place and route one design.
 
     ``float_weights``: weight slots of the float model (default: the bundled model's), the
     denominator of the reported sparsity. ``pnr_minutes`` caps each nextpnr run: nextpnr's
     router can circle for good on one seed and finish in a minute on another, so a run still
     routing at the limit is retried with the next of ``seeds`` (the row records the seed used);
-    when none finishes, the row keeps Yosys's counts, no Fmax and a note that says so."""
+    when none finishes, the row keeps Yosys's counts, no Fmax and a note that says so.
+    ``harness``: place and route the accelerator inside :mod:`zerogate.flow.harness` (few pins),
+    so that Fmax is the accelerator's and not that of its stream buses' pads; FF excludes the
+    harness's own flip-flops, LUT4 includes its parity tree (about ``out bits / 3`` LUT4)."""
     from hwgen.layers import parse_style
     from hwgen.verilog import generate
     from sim.runner import simulate
@@ -168,6 +172,7 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
     from zerogate.flow import synthesize_ecp5
     from zerogate.flow.common import DoesNotFitError
     from zerogate.flow.ecp5 import CELLS, yosys_counts
+    from zerogate.flow.harness import write_harness
     from zerogate.flow.parse import parse_yosys_stat_json
     from zerogate.metrics import network_stats
 
@@ -192,12 +197,18 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
               layers=layers, seconds=secs)
     if synth:
         t = time.perf_counter()
+        sources, top, own_ff = design.verilog_path, design.top_name, 0
+        if harness:
+            h = write_harness(work / "harness" / "fmax_harness.v", design.verilog_path, design.top_name)
+            sources, top, own_ff = [design.verilog_path, h.verilog_path], h.top, h.ff
+        row.harness = harness
         try:
-            r = synthesize_ecp5(design.verilog_path, design.top_name, work / "ecp5", seed=seeds[0],
+            r = synthesize_ecp5(sources, top, work / "ecp5", seed=seeds[0],
                                 retry_seeds=seeds[1:] if pnr_minutes else (),
                                 pnr_timeout_s=60 * pnr_minutes if pnr_minutes else None)
             for name in (*CELLS, "fmax_mhz", "seed"):
                 setattr(row, name, getattr(r, name))
+            row.ff = r.ff - own_ff
             if r.seed != seeds[0]:
                 stuck = ", ".join(map(str, seeds[:seeds.index(r.seed)]))
                 row.note = (f"nextpnr seed {stuck} still routing after {pnr_minutes:g} min; "
@@ -208,7 +219,7 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
             stat = work / "ecp5" / "yosys_stat.json"
             if stat.is_file():
                 for k, v in yosys_counts(parse_yosys_stat_json(stat.read_text())).items():
-                    setattr(row, k, v)
+                    setattr(row, k, v - own_ff if k == "ff" else v)
             row.fits = not isinstance(e, DoesNotFitError)
             tried = f" (seeds {', '.join(map(str, seeds))})" if pnr_minutes and len(seeds) > 1 else ""
             row.note = str(e).split(" (log:")[0] + tried + "; LUT4, carry, FF, DSP, BRAM are Yosys's counts"

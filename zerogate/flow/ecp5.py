@@ -41,7 +41,7 @@ def nextpnr_device_flag(device: str) -> str:
     return f"--{_FAMILY_FLAG[m['family']]}{m['size']}k"
 
 
-def synthesize_ecp5(verilog: Path, top: str, work_dir: Path, *, device: str = "LFE5U-85F",
+def synthesize_ecp5(verilog: Path | list[Path], top: str, work_dir: Path, *, device: str = "LFE5U-85F",
                     package: str = "CABGA381", freq_mhz: float = 100.0, seed: int = 1,
                     log: Callable[[str], None] | None = None, echo: Echo = None,
                     pnr_timeout_s: float | None = None, retry_seeds: Sequence[int] = ()) -> FlowResult:
@@ -59,7 +59,8 @@ def synthesize_ecp5(verilog: Path, top: str, work_dir: Path, *, device: str = "L
     """
     flag = nextpnr_device_flag(device)
     device = device.strip().upper()
-    flow, sources = common.start(ECP5, [verilog], top, work_dir, freq_mhz, log=log, echo=echo)
+    sources_in = list(verilog) if isinstance(verilog, list) else [verilog]
+    flow, sources = common.start(ECP5, sources_in, top, work_dir, freq_mhz, log=log, echo=echo)
 
     flow.say(f"yosys: synth_ecp5 {top} for {device}")
     cells = common.synthesize(flow, verilog=sources, device=device)

@@ -1,0 +1,53 @@
+"""The Fmax harness: its buses are as wide as the accelerator's ports, and Yosys keeps every gate
+of the accelerator behind it (a harness that let logic be optimised away would flatter Fmax)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from hwgen.layers import parse_style
+from hwgen.verilog import generate
+from zerogate.errors import ToolError
+from zerogate.flow.harness import port_width, write_harness
+from zerogate.flow.tools import YOSYS, find_tool, run_tool
+from zerogate.ir import Network
+
+
+def _cells(tmp: Path, sources: list[Path], top: str) -> int:
+    """Cells of ``top`` after a generic flattening synthesis, from Yosys's ``stat``."""
+    script = tmp / f"{top}.ys"
+    reads = "\n".join(f"read_verilog {p.name}" for p in sources)
+    script.write_text(f"{reads}\nhierarchy -check -top {top}\nsynth -flatten -top {top}\n"
+                      f"tee -o {top}.stat stat\n")
+    run = run_tool(YOSYS, ["-q", "-s", script.name], cwd=tmp, log=tmp / f"{top}.log")
+    assert run.returncode == 0, (tmp / f"{top}.log").read_text()[-2000:]
+    text = (tmp / f"{top}.stat").read_text()
+    return int(re.search(r"(\d+)\s+cells", text).group(1))
+
+
+@pytest.mark.parametrize("style", ["unrolled", "folded:2"])
+def test_the_harness_keeps_the_whole_accelerator(tmp_path: Path, small_net: Network, style: str) -> None:
+    find_tool(YOSYS)
+    design = generate(small_net, tmp_path, style=parse_style(style))
+    h = write_harness(tmp_path / "harness.v", design.verilog_path, design.top_name)
+    text = h.verilog_path.read_text()
+    acc = design.verilog_path.read_text()
+    w_in = port_width(acc, design.top_name, "i__payload")
+    assert w_in == design.in_lanes * design.in_bits and f"reg [{w_in - 1}:0] shift;" in text
+    assert h.ff == w_in + 3
+    alone = _cells(tmp_path, [design.verilog_path], design.top_name)
+    harnessed = _cells(tmp_path, [design.verilog_path, h.verilog_path], h.top)
+    # the accelerator's cells, plus the harness's shift register, handshake registers and parity
+    assert harnessed > alone + w_in
+
+
+def test_a_missing_port_is_named(tmp_path: Path) -> None:
+    v = tmp_path / "a.v"
+    v.write_text("module acc(clk, i__payload);\n  input clk;\n  input [7:0] i__payload;\nendmodule\n")
+    with pytest.raises(ToolError, match="port o__payload of module acc"):
+        write_harness(tmp_path / "h.v", v, "acc")
+    with pytest.raises(ToolError, match="module other not found"):
+        write_harness(tmp_path / "h.v", v, "other")
