@@ -44,8 +44,9 @@ VECTORS = 64
 #: Reduced training for the bench IRs (sequential baseline parameters).
 TRAIN = {"prune_steps": 3, "finetune_epochs": 4, "qat_epochs": 8}
 LUT_EQ = "LUT4 + 2·carry + 6·LUTRAM + 55·DSP"
-#: nextpnr seeds tried in turn when ``--pnr-minutes`` stops a run (seed 1 is the flow's default).
-PNR_SEEDS = (1, 2, 3)
+#: nextpnr (seed, router) runs tried in turn when ``--pnr-minutes`` stops one; the first is the
+#: flow's default. router1 circled for good on the big unrolled CNNs, where router2 took 2 min.
+PNR_TRIES = ((1, "router1"), (1, "router2"), (2, "router1"))
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ class Row:
     bram: int | None = None
     fmax_mhz: float | None = None
     lutram: int | None = None  # TRELLIS_DPR16X4 cells
-    seed: int | None = None  # nextpnr seed of the figures (a later one when an earlier did not finish)
+    seed: int | None = None  # nextpnr seed and router of the figures (a later try when one did not finish)
+    router: str | None = None
     harness: bool = False  # placed and routed inside the few-pin Fmax harness (zerogate.flow.harness)
     note: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
@@ -154,13 +156,13 @@ def _layer_rows(net: Any, design: Any) -> list[dict[str, Any]]:
 
 def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
             float_weights: int | None = None, pnr_minutes: float | None = None,
-            seeds: tuple[int, ...] = PNR_SEEDS, harness: bool = True) -> Row:
+            tries: tuple[tuple[int, str], ...] = PNR_TRIES, harness: bool = True) -> Row:
     """Generate, simulate and (unless ``synth`` is off) place and route one design.
 
     ``float_weights``: weight slots of the float model (default: the bundled model's), the
-    denominator of the reported sparsity. ``pnr_minutes`` caps each nextpnr run: nextpnr's
-    router can circle for good on one seed and finish in a minute on another, so a run still
-    routing at the limit is retried with the next of ``seeds`` (the row records the seed used);
+    denominator of the reported sparsity. ``pnr_minutes`` caps each nextpnr run: router1 can
+    circle for good on a congested design that router2 routes in minutes, so a run still routing
+    at the limit is retried with the next ``(seed, router)`` of ``tries`` (the row records which);
     when none finishes, the row keeps Yosys's counts, no Fmax and a note that says so.
     ``harness``: place and route the accelerator inside :mod:`zerogate.flow.harness` (few pins),
     so that Fmax is the accelerator's and not that of its stream buses' pads; FF excludes the
@@ -203,16 +205,16 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
             sources, top, own_ff = [design.verilog_path, h.verilog_path], h.top, h.ff
         row.harness = harness
         try:
-            r = synthesize_ecp5(sources, top, work / "ecp5", seed=seeds[0],
-                                retry_seeds=seeds[1:] if pnr_minutes else (),
+            r = synthesize_ecp5(sources, top, work / "ecp5", seed=tries[0][0], router=tries[0][1],
+                                retries=tries[1:] if pnr_minutes else (),
                                 pnr_timeout_s=60 * pnr_minutes if pnr_minutes else None)
-            for name in (*CELLS, "fmax_mhz", "seed"):
+            for name in (*CELLS, "fmax_mhz", "seed", "router"):
                 setattr(row, name, getattr(r, name))
             row.ff = r.ff - own_ff
-            if r.seed != seeds[0]:
-                stuck = ", ".join(map(str, seeds[:seeds.index(r.seed)]))
-                row.note = (f"nextpnr seed {stuck} still routing after {pnr_minutes:g} min; "
-                            f"seed {r.seed} finished")
+            if (r.seed, r.router) != tries[0]:
+                stuck = "; ".join(f"seed {s} {a}" for s, a in tries[:tries.index((r.seed, r.router))])
+                row.note = (f"nextpnr {stuck} still routing after {pnr_minutes:g} min; "
+                            f"seed {r.seed} {r.router} finished")
         except (DoesNotFitError, ToolTimeout) as e:
             # Yosys's cell counts exist before placement: the LUT-eq of a design too big for the part
             # (or one nextpnr did not finish in the time given)
@@ -221,7 +223,8 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
                 for k, v in yosys_counts(parse_yosys_stat_json(stat.read_text())).items():
                     setattr(row, k, v - own_ff if k == "ff" else v)
             row.fits = not isinstance(e, DoesNotFitError)
-            tried = f" (seeds {', '.join(map(str, seeds))})" if pnr_minutes and len(seeds) > 1 else ""
+            tried = (f" ({'; '.join(f'seed {s} {a}' for s, a in tries)})" if pnr_minutes and len(tries) > 1
+                     else "")
             row.note = str(e).split(" (log:")[0] + tried + "; LUT4, carry, FF, DSP, BRAM are Yosys's counts"
         secs["ecp5"] = round(time.perf_counter() - t, 1)
     for f in (work / "ecp5").glob("*"):  # keep the logs (nextpnr's critical path), drop the big files
@@ -238,7 +241,7 @@ def _cached(cache: Path) -> dict[str, Row]:
 
 def sweep(pts: list[Point], seed: int, root: Path, *, synth: bool = True,
           log: Callable[[str], None] = print, pnr_minutes: float | None = None,
-          seeds: tuple[int, ...] = PNR_SEEDS) -> list[Row]:
+          tries: tuple[tuple[int, str], ...] = PNR_TRIES) -> list[Row]:
     cache = root / "results.jsonl"
     done = _cached(cache)
     (root / "ir").mkdir(parents=True, exist_ok=True)
@@ -248,7 +251,7 @@ def sweep(pts: list[Point], seed: int, root: Path, *, synth: bool = True,
         if row is None:
             net, x = make_ir(p.model, p.sparsity, p.bits, seed, root / "ir")
             row = measure(p, net, x, root / "work" / p.key.replace("|", "_").replace(":", "-"), synth=synth,
-                          pnr_minutes=pnr_minutes, seeds=seeds)
+                          pnr_minutes=pnr_minutes, tries=tries)
             with cache.open("a") as f:
                 f.write(json.dumps(asdict(row)) + "\n")
         log(f"[{k + 1}/{len(pts)}] {_line(row)}")
@@ -285,6 +288,7 @@ def _table(rows: list[Row]) -> list[str]:
     out = ["| model | bits | sparsity | style | bit-exact | cycles / inference (sim) | LUT4 | carry | LUTRAM "
            "| FF | DSP | BRAM | LUT-eq | Fmax MHz | ÷ dense LUT-eq | ÷ dense cycles | min lane eff. |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    mixed = not all(x.harness for x in rows if x.lut4 is not None)  # some rows without the Fmax harness
     for r in rows:
         d = _dense_of(r, rows)
         ratio = (f"{r.lut_eq / d.lut_eq:.1%}" if d and d is not r and r.lut_eq and d.lut_eq else "–")
@@ -292,10 +296,11 @@ def _table(rows: list[Row]) -> list[str]:
                else "–")
         eff = r.min_efficiency
         sp = "any" if r.style.startswith("dense") else f"{r.sparsity:.1%}"
+        dagger = "" if r.harness or r.lut4 is None or mixed is False else " †"
         out.append(f"| {r.model} | {r.bits} | {sp} | {_style(r)} | {r.matches}/{r.vectors} | "
                    f"{_fmt(r.cycles_sim, 'g')} | {_fmt(r.lut4)} | {_fmt(r.carry)} | {_fmt(r.lutram)} | "
                    f"{_fmt(r.ff)} | "
-                   f"{_fmt(r.dsp)} | {_fmt(r.bram)} | {_fmt(r.lut_eq)} | {_fmt(r.fmax_mhz, '.1f')} | "
+                   f"{_fmt(r.dsp)} | {_fmt(r.bram)} | {_fmt(r.lut_eq)} | {_fmt(r.fmax_mhz, '.1f')}{dagger} | "
                    f"{ratio} | {cyc} | "
                    f"{'–' if eff is None else f'{eff:.1%}'} |")
     notes = [f"- {_style(r)}, {r.model} {r.bits}-bit, {r.sparsity:.1%}: {r.note}." for r in rows if r.note]
@@ -378,10 +383,18 @@ def report(rows: list[Row], command: str, seconds: float, scale: str) -> str:
         f"simulation of {VECTORS} test vectors against the golden model; LUT4 and carry (CCU2C) from "
         "Yosys `synth_ecp5`, LUTRAM = its TRELLIS_DPR16X4 cells (16 x 4-bit distributed RAM, 3 slices = "
         "the room of 6 LUT4); FF, DSP (MULT18X18D), BRAM (DP16KD) from nextpnr-ecp5's utilisation; Fmax is "
-        "nextpnr's post-route figure on an LFE5U-85F (CABGA381, 100 MHz constraint, seed 1; with "
-        "`--pnr-minutes`, a run still routing at the limit is retried with seed 2, then 3, and the row's "
-        "note names the seed its figures come from: nextpnr's router can circle for good on one seed). "
-        f"LUT-eq = {LUT_EQ}. The ratios compare each sparse design with the dense baseline of the same "
+        "nextpnr's post-route figure on an LFE5U-85F (CABGA381, 100 MHz constraint, seed 1, router1; with "
+        "`--pnr-minutes`, a run still routing at the limit is retried with router2, then seed 2, and the "
+        "row's note names the run its figures come from: router1 can circle for good on a congested "
+        "design that router2 routes in minutes). "
+        + ("Each design is placed and routed inside the few-pin Fmax harness (`zerogate/flow/harness.py`: "
+           "the input bus fed from one pin through a shift register, the output bus folded into one "
+           "registered parity bit), because with its stream buses on ~100 unconstrained pads nextpnr "
+           "spreads them around the die and a route across it, not the accelerator, set Fmax; FF excludes "
+           "the harness's own flip-flops, LUT4 includes its parity tree (about out-bits ÷ 3 LUT4). "
+           if all(r.harness for r in rows if r.lut4 is not None) else
+           "Rows marked † were placed with the stream buses on unconstrained pads (no Fmax harness). ")
+        + f"LUT-eq = {LUT_EQ}. The ratios compare each sparse design with the dense baseline of the same "
         "model, width and engine family (dense-unrolled for unrolled, dense-folded for folded, same lanes): "
         "the dense baselines ignore sparsity, so they are built once, from the sweep's sparsest IR, whose "
         "pruned channels are gone (digits-mlp: 24 of 32 hidden units): a baseline smaller than the "
@@ -417,6 +430,18 @@ def _floats(text: str) -> tuple[float, ...]:
     return tuple(float(v) for v in text.split(",") if v.strip())
 
 
+def _tries(text: str) -> tuple[tuple[int, str], ...]:
+    out = []
+    for item in (v.strip() for v in text.split(",") if v.strip()):
+        seed, _, router = item.partition(":")
+        if not seed.isdigit() or router not in ("router1", "router2"):
+            raise argparse.ArgumentTypeError(f"{item!r}: expected SEED:ROUTER, e.g. 1:router1 or 1:router2")
+        out.append((int(seed), router))
+    if not out:
+        raise argparse.ArgumentTypeError("at least one SEED:ROUTER")
+    return tuple(out)
+
+
 def _args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench.hw", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
@@ -429,9 +454,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-synth", action="store_true", help="simulate only (no Yosys/nextpnr)")
     ap.add_argument("--pnr-minutes", type=float, default=None,
                     help="stop nextpnr after this long and record the design with Yosys's counts, no Fmax")
-    ap.add_argument("--pnr-seeds", type=lambda t: tuple(int(v) for v in t.split(",") if v.strip()),
-                    default=PNR_SEEDS, help="nextpnr seeds, tried in turn while --pnr-minutes stops them "
-                    f"(default {','.join(map(str, PNR_SEEDS))})")
+    ap.add_argument("--pnr-tries", type=_tries, default=PNR_TRIES,
+                    help="nextpnr SEED:ROUTER runs, tried in turn while --pnr-minutes stops them "
+                    f"(default {','.join(f'{s}:{a}' for s, a in PNR_TRIES)})")
     ap.add_argument("--out", type=Path, default=Path("docs/benchmarks/hardware.md"))
     ap.add_argument("--root", type=Path, default=None, help="cache and work folder (default build/bench-hw)")
     ap.add_argument("--seed", type=int, default=0)
@@ -454,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     command = " ".join(["nox -s bench-hw --", *map(shlex.quote, given)]) if given else "nox -s bench-hw"
     pts = list(points(models, tuple(args.sparsities), tuple(args.bits), styles))
-    sweep(pts, args.seed, root, synth=not args.no_synth, pnr_minutes=args.pnr_minutes, seeds=args.pnr_seeds)
+    sweep(pts, args.seed, root, synth=not args.no_synth, pnr_minutes=args.pnr_minutes, tries=args.pnr_tries)
     # the report holds every design measured in this folder, so partial sweeps add up; the
     # commands that measured them are listed with it
     log = root / "commands.txt"

@@ -30,18 +30,20 @@ def test_a_tool_within_its_limit_runs_normally(tmp_path: Path, monkeypatch: pyte
 
 
 @pytest.mark.slow
-def test_a_seed_still_routing_at_the_limit_gives_way_to_the_next(tmp_path: Path,
+def test_a_run_still_routing_at_the_limit_gives_way_to_the_next(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """nextpnr's router can circle for good on one seed: the flow tries the next seed on the same
-    netlist and says which seed its figures come from; with every seed stopped, the timeout stands."""
+    """nextpnr's router1 can circle for good on a congested design: the flow tries the next (seed,
+    router) on the same netlist and says which run its figures come from; with every run stopped,
+    the timeout stands."""
     from zerogate.flow import common, synthesize_ecp5
 
     real = common.place_and_route
-    tried: list[int] = []
+    tried: list[tuple[int, str]] = []
 
     def circling_on_seed_1(flow, device_args, freq_mhz, seed, what, advice="", timeout_s=None):
-        tried.append(seed)
-        if seed == 1 or not ok:
+        router = device_args[device_args.index("--router") + 1]
+        tried.append((seed, router))
+        if router == "router1" or not ok:
             raise ToolTimeout(f"nextpnr-ecp5 did not finish within {timeout_s / 60:g} min")
         return real(flow, device_args, freq_mhz, seed, what, timeout_s=timeout_s)
 
@@ -51,9 +53,12 @@ def test_a_seed_still_routing_at_the_limit_gives_way_to_the_next(tmp_path: Path,
     src.write_text("module top(input clk, input [3:0] a, output reg [3:0] q);\n"
                    "  always @(posedge clk) q <= q + a;\nendmodule\n")
     ok = True
-    res = synthesize_ecp5(src, "top", tmp_path / "w", seed=1, retry_seeds=(5, 6), pnr_timeout_s=600)
-    assert tried == [1, 5] and res.seed == 5 and res.fmax_mhz is not None and res.bitstream.is_file()
+    res = synthesize_ecp5(src, "top", tmp_path / "w", seed=1, retries=((1, "router2"), (6, "router1")),
+                          pnr_timeout_s=600)
+    assert tried == [(1, "router1"), (1, "router2")] and (res.seed, res.router) == (1, "router2")
+    assert res.fmax_mhz is not None and res.bitstream.is_file()
     ok, tried[:] = False, []
     with pytest.raises(ToolTimeout):
-        synthesize_ecp5(src, "top", tmp_path / "w2", seed=1, retry_seeds=(5, 6), pnr_timeout_s=600)
-    assert tried == [1, 5, 6]
+        synthesize_ecp5(src, "top", tmp_path / "w2", seed=1, retries=((1, "router2"), (6, "router1")),
+                        pnr_timeout_s=600)
+    assert tried == [(1, "router1"), (1, "router2"), (6, "router1")]

@@ -62,6 +62,7 @@ class FlowResult:
     elapsed_s: dict[str, float] = field(default_factory=dict)
     family: str = "ecp5"
     lutram: int = 0
+    router: str = "router1"  # nextpnr's router algorithm (ECP5)
 
     def to_dict(self, relative_to: Path | None = None) -> dict[str, Any]:
         """JSON-ready form. Paths are absolute unless ``relative_to`` is given (for relocatable reports)."""
@@ -72,6 +73,7 @@ class FlowResult:
         return {
             "family": self.family,
             "device": self.device, "package": self.package, "top": self.top, "seed": self.seed,
+            "router": self.router,
             "lut4": self.lut4, "carry": self.carry, "ff": self.ff, "dsp": self.dsp, "bram": self.bram,
             "io": self.io, "comb": self.comb, "lutram": self.lutram,
             "fmax_mhz": self.fmax_mhz, "constraint_mhz": self.constraint_mhz,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -43,19 +44,22 @@ def nextpnr_device_flag(device: str) -> str:
 
 def synthesize_ecp5(verilog: Path | list[Path], top: str, work_dir: Path, *, device: str = "LFE5U-85F",
                     package: str = "CABGA381", freq_mhz: float = 100.0, seed: int = 1,
-                    log: Callable[[str], None] | None = None, echo: Echo = None,
-                    pnr_timeout_s: float | None = None, retry_seeds: Sequence[int] = ()) -> FlowResult:
+                    router: str = "router1", log: Callable[[str], None] | None = None, echo: Echo = None,
+                    pnr_timeout_s: float | None = None,
+                    retries: Sequence[tuple[int, str]] = ()) -> FlowResult:
     """Synthesise, place, route and pack ``verilog`` (module ``top``) into ``work_dir/<top>.bit``.
 
     Timing failure is not an error (``timing_met`` says so and the bitstream is still written), so a
     slow design can be measured; a design that does not fit raises :class:`DoesNotFitError`. A fixed
     ``seed`` gives a byte-identical bitstream for the same Verilog. IO pins are left unconstrained
-    (nextpnr places them), which is enough for resource and Fmax figures but not for a board.
-    ``echo`` receives the tools' output lines as they run (``--verbose``); ``pnr_timeout_s`` caps
-    nextpnr (a benchmark's limit: :class:`~zerogate.errors.ToolTimeout`). nextpnr's router can
-    circle for good on one seed and finish in a minute on another, so a run stopped at the limit
-    is retried with each of ``retry_seeds`` in turn (on the same netlist); ``FlowResult.seed``
-    says which seed the figures come from, and the last timeout is raised when none finishes.
+    (nextpnr places them), which is enough for resource figures but not for a board; for Fmax see
+    :mod:`zerogate.flow.harness`. ``echo`` receives the tools' output lines as they run
+    (``--verbose``); ``pnr_timeout_s`` caps nextpnr (a benchmark's limit:
+    :class:`~zerogate.errors.ToolTimeout`). nextpnr's router1 can circle for good on a congested
+    design and router2 or another seed then finish in minutes, so a run stopped at the limit is
+    retried with each ``(seed, router)`` of ``retries`` in turn (on the same netlist);
+    ``FlowResult.seed``/``router`` say which run the figures come from, and the last timeout is
+    raised when none finishes.
     """
     flag = nextpnr_device_flag(device)
     device = device.strip().upper()
@@ -64,26 +68,29 @@ def synthesize_ecp5(verilog: Path | list[Path], top: str, work_dir: Path, *, dev
 
     flow.say(f"yosys: synth_ecp5 {top} for {device}")
     cells = common.synthesize(flow, verilog=sources, device=device)
-    seeds = iter(retry_seeds)
+    tries = iter(retries)
     while True:
-        flow.say(f"nextpnr: place and route on {device} {package} at {freq_mhz:g} MHz, seed {seed}")
+        flow.say(f"nextpnr: place and route on {device} {package} at {freq_mhz:g} MHz, seed {seed}, {router}")
         try:
-            util, clocks = common.place_and_route(flow, [flag, "--package", package], freq_mhz, seed,
-                                                  f"{device} {package}", timeout_s=pnr_timeout_s)
+            util, clocks = common.place_and_route(flow, [flag, "--package", package, "--router", router],
+                                                  freq_mhz, seed, f"{device} {package}",
+                                                  timeout_s=pnr_timeout_s)
             break
         except ToolTimeout:
-            stuck, seed = seed, next(seeds, None)
+            stuck, (seed, router) = (seed, router), next(tries, (None, router))
             if seed is None:
                 raise
-            flow.say(f"nextpnr: seed {stuck} still routing after {pnr_timeout_s:g} s; seed {seed} next")
+            flow.say(f"nextpnr: seed {stuck[0]}, {stuck[1]} still routing after {pnr_timeout_s:g} s; "
+                     f"seed {seed}, {router} next")
     flow.say("ecppack: packing the bitstream")
     bit = common.pack(flow)
 
     counts = {**{k: cells.get(CELLS[k], 0) for k in _YOSYS_ONLY},
               **{k: common.used(util, name) for k, name in CELLS.items() if k not in _YOSYS_ONLY},
               "io": common.used(util, "TRELLIS_IO"), "comb": common.used(util, "TRELLIS_COMB")}
-    return common.finish(flow, device=device, package=package, seed=seed, freq_mhz=freq_mhz, cells=cells,
-                         util=util, clocks=clocks, bit=bit, counts=counts)
+    res = common.finish(flow, device=device, package=package, seed=seed, freq_mhz=freq_mhz, cells=cells,
+                        util=util, clocks=clocks, bit=bit, counts=counts)
+    return dataclasses.replace(res, router=router)
 
 
 def _render_synth_script(**values: Any) -> str:
