@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -42,6 +42,22 @@ from zerogate.ir import Layer
 
 #: Cycles from an accepted input vector to its output being valid, on top of ``T``.
 FIXED_LATENCY = 6
+
+
+#: Lanes whose weights are at most this wide multiply in shift-and-add logic, not in a DSP block.
+#: A MULT18X18D sits in a DSP row away from its lane: the route there and its own 3.9 ns set
+#: digits-cnn folded:4's Fmax (100.8 MHz, x_c -> DSP -> p_d), where 3 adders of 12 bits stay local.
+SOFT_MUL_MAX_BITS = 4
+
+
+def soft_product(w: Value, x: Value, wb: int) -> Value:
+    """``w * x`` for a ``wb``-bit two's-complement ``w``: gated shifted copies of ``x``, added in a
+    balanced tree, the top bit's copy subtracted (it weighs ``-2**(wb-1)``). No ``$mul``, so no DSP."""
+    terms: list[Value] = [Mux(w[i], x << i, 0) for i in range(wb - 1)]
+    neg = Mux(w[wb - 1], x << (wb - 1), 0)
+    while len(terms) > 1:
+        terms = [terms[k] + terms[k + 1] for k in range(0, len(terms) - 1, 2)] + terms[len(terms) & ~1:]
+    return terms[0] - neg if terms else -neg
 
 
 def registered_ready(steps: int) -> bool:
@@ -283,7 +299,8 @@ class FoldedDense(wiring.Component):
             w_c = stage(f"w_c{ln}", w_b, signed(wb))
             f_c = stage(f"f_c{ln}", f_b)
             # -- C: multiply --------------------------------------------------------------------
-            p_d = stage(f"p_d{ln}", w_c * x_c, bounds_shape(*plan.prod_bounds[ln]))
+            prod = soft_product(w_c, x_c, wb) if wb <= SOFT_MUL_MAX_BITS else w_c * x_c
+            p_d = stage(f"p_d{ln}", prod, bounds_shape(*plan.prod_bounds[ln]))
             f_d = stage(f"f_d{ln}", f_c)
             # -- D: accumulate ------------------------------------------------------------------
             acc = Signal(bounds_shape(*plan.acc_bounds[ln]), name=f"acc{ln}", reset_less=True)
