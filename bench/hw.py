@@ -303,7 +303,9 @@ def _table(rows: list[Row]) -> list[str]:
                    f"{_fmt(r.dsp)} | {_fmt(r.bram)} | {_fmt(r.lut_eq)} | {_fmt(r.fmax_mhz, '.1f')}{dagger} | "
                    f"{ratio} | {cyc} | "
                    f"{'–' if eff is None else f'{eff:.1%}'} |")
-    notes = [f"- {_style(r)}, {r.model} {r.bits}-bit, {r.sparsity:.1%}: {r.note}." for r in rows if r.note]
+    notes = [f"- {_style(r)}, {r.model} {r.bits}-bit, {r.sparsity:.1%}: "
+             + (r.note or f"nextpnr seed {r.seed} {r.router}") + "."
+             for r in rows if r.note or (r.router or "router1") != "router1"]
     return out + (["", *notes] if notes else [])
 
 
