@@ -24,7 +24,7 @@ import jinja2
 from hwgen.verilog import GeneratedDesign
 from zerogate.errors import ConfigError, ToolError
 from zerogate.flow import parse
-from zerogate.flow.common import Echo, FlowResult
+from zerogate.flow.common import Echo, FlowResult, template_env
 from zerogate.flow.ecp5 import nextpnr_device_flag
 from zerogate.flow.ice40 import Ice40Device
 from zerogate.flow.tools import ECPPACK, ICEPACK, NEXTPNR_ECP5, NEXTPNR_ICE40, YOSYS, find_tool
@@ -85,9 +85,7 @@ def board_targets(ecp5_device: str = "LFE5U-85F") -> dict[str, BoardTarget]:
 
 
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.PackageLoader("rtl_templates", ""),
-                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                              trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    return template_env()
 
 
 def _bits(n: int) -> int:

@@ -267,10 +267,15 @@ def _yosys_quote(path: str) -> str:
     return f'"{path}"'
 
 
-def render_script(family: str, **values: Any) -> str:
-    """``rtl_templates/<family>/synth.ys.j2`` with every path quoted for Yosys."""
-    env = jinja2.Environment(loader=jinja2.PackageLoader("rtl_templates", family),
+def template_env() -> jinja2.Environment:
+    """The one Jinja environment over ``rtl_templates/`` (scripts, RTL, constraints, bundle files)."""
+    env = jinja2.Environment(loader=jinja2.PackageLoader("rtl_templates", ""),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                              trim_blocks=True, lstrip_blocks=True, autoescape=False)
     env.filters["yosys_quote"] = _yosys_quote
-    return env.get_template("synth.ys.j2").render(**values)
+    return env
+
+
+def render_script(family: str, **values: Any) -> str:
+    """``rtl_templates/<family>/synth.ys.j2`` with every path quoted for Yosys."""
+    return template_env().get_template(f"{family}/synth.ys.j2").render(**values)

@@ -16,9 +16,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
-
 from zerogate.errors import ToolError
+from zerogate.flow.common import template_env
 
 #: Module name of the harness (the flow's top when it is used).
 HARNESS_TOP = "zerogate_fmax_harness"
@@ -49,11 +48,8 @@ def write_harness(path: Path, acc_verilog: Path, acc_top: str) -> Harness:
     disagree (Yosys would silently pad or cut a mismatched port)."""
     text = Path(acc_verilog).read_text()
     in_width, out_width = (port_width(text, acc_top, p) for p in ("i__payload", "o__payload"))
-    env = jinja2.Environment(loader=jinja2.PackageLoader("rtl_templates", ""),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True, autoescape=False)
-    out = env.get_template("rtl/bench_harness.v.j2").render(name=HARNESS_TOP, acc=acc_top, in_width=in_width,
-                                                            out_width=out_width)
+    out = template_env().get_template("rtl/bench_harness.v.j2").render(
+        name=HARNESS_TOP, acc=acc_top, in_width=in_width, out_width=out_width)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_text(out)
