@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import warnings
 from pathlib import Path
 
 from zerogate.console import build_progress, tool_line, training_progress
@@ -225,11 +226,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args, argv)
     except UserError as e:
+        _forget_abandoned_design()
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
+        _forget_abandoned_design()
         print(f"{PROG}: interrupted; no partial output was left behind", file=sys.stderr)
         return 130
+
+
+def _forget_abandoned_design() -> None:
+    """A run stopped mid-elaboration leaves Amaranth components that were never elaborated; at exit
+    Amaranth would warn about each one, burying the one-line error under pages of noise."""
+    if "amaranth" in sys.modules:
+        from amaranth.hdl import UnusedElaboratable
+
+        warnings.filterwarnings("ignore", category=UnusedElaboratable)
 
 
 if __name__ == "__main__":

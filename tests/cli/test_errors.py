@@ -69,3 +69,27 @@ def test_missing_simulator_leaves_no_build(tmp_path: Path) -> None:
              env={"ZEROGATE_VERILATOR": str(tmp_path / "no-such-verilator")})
     _assert_one_line_error(p, "Verilator")
     _no_leftovers(tmp_path, set())
+
+
+@pytest.mark.parametrize("stop", ["KeyboardInterrupt()", "UserError('the design is wrong')"])
+def test_a_run_stopped_mid_elaboration_prints_one_line(stop: str, tmp_path: Path) -> None:
+    """Components built but never elaborated (the run stopped half-way through generating) must not
+    bury the one-line message under Amaranth's "created but never used" warnings at exit."""
+    script = (
+        "import sys\n"
+        "from amaranth.hdl import Elaboratable, Fragment, Module\n"
+        "from zerogate import cli\n"
+        "from zerogate.errors import UserError\n"
+        "class Part(Elaboratable):\n"
+        "    def elaborate(self, platform): ...\n"
+        "def run(args, argv):\n"
+        "    Fragment.get(Module(), None)  # Amaranth warns only once something was elaborated\n"
+        "    parts = [Part() for _ in range(3)]  # freed with the traceback, inside main()\n"
+        f"    raise {stop}\n"
+        "cli.run = run\n"
+        "sys.exit(cli.main(['generate', 'x', '--out', 'y']))\n"
+    )
+    p = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode != 0
+    assert p.stderr.strip().count("\n") == 0 and p.stderr.startswith("zerogate: "), p.stderr
