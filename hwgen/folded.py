@@ -230,8 +230,12 @@ class FoldedDense(wiring.Component):
         handover = Signal()  # x_next moves to x_work: step 0 leaves A
         m.d.comb += [last.eq(t == T - 1), handover.eq(en & active & (t == 0)),
                      self.i.ready.eq(~full if registered_ready(T) else ~full | handover)]
+        # x_next loads whenever it may (while not full its content is dead): its wide enable is
+        # then the register ~full, not a function of the upstream valid (an Fmax path on ECP5)
+        with m.If(self.i.ready):
+            m.d.sync += x_next.eq(self.i.payload)
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [x_next.eq(self.i.payload), full.eq(1)]
+            m.d.sync += full.eq(1)
         with m.Elif(handover):
             m.d.sync += full.eq(0)
         with m.If(handover):

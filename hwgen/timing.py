@@ -81,6 +81,38 @@ class Collect:
                 self.count, self.ov = 0, True
 
 
+class MapStore:
+    """:class:`~hwgen.mapbuf.MapBuffer`: two map buffers, ``n`` beats in per map (registered
+    ``i.ready``: the buffer being written is free), ``positions`` out through a two-register read
+    pipeline that stalls on ``en = ~o.valid | o.ready``."""
+
+    def __init__(self, n: int, positions: int) -> None:
+        self.n, self.positions = n, positions
+        self.full = [False, False]
+        self.wb = self.rb = self.count = self.rp = 0
+        self.rv = self.ov = False
+
+    def out_valid(self, in_valid: bool) -> bool:
+        return self.ov
+
+    def in_ready(self, in_valid: bool, out_ready: bool) -> bool:
+        return not self.full[self.wb]
+
+    def tick(self, in_valid: bool, in_fire: bool, out_ready: bool, out_fire: bool) -> None:
+        en = not self.ov or out_ready
+        issue = en and self.full[self.rb]
+        if en:
+            self.ov, self.rv = self.rv, issue
+        if in_fire:  # the buffers written and read are never the same one
+            self.count += 1
+            if self.count == self.n:
+                self.count, self.full[self.wb], self.wb = 0, True, self.wb ^ 1
+        if issue:
+            self.rp += 1
+            if self.rp == self.positions:
+                self.rp, self.full[self.rb], self.rb = 0, False, self.rb ^ 1
+
+
 class Serialize:
     """:class:`~hwgen.serdes.Serializer`: a vector goes into ``nxt`` (registered ``i.ready =
     ~nxt_full``), then into the shift register when that is free; ``n`` beats out. One beat

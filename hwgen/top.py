@@ -23,12 +23,24 @@ from amaranth.hdl import Module, ShapeLike
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hwgen import mapbuf
 from hwgen.balance import balanced_styles
 from hwgen.common import fmt_shape
 from hwgen.layers import LayerStyle, build_layer, check_buildable, is_spatial, parse_style
 from hwgen.serdes import Deserializer, Serializer, beats
 from hwgen.skid import SkidBuffer
-from hwgen.timing import Collect, Part, Serialize, Skid, engine_part, item_ends, run_chain, steady_interval
+from hwgen.timing import (
+    Collect,
+    MapStore,
+    Part,
+    Serialize,
+    Skid,
+    engine_part,
+    item_ends,
+    run_chain,
+    steady_interval,
+)
+from hwgen.window import Geometry
 from zerogate.errors import ConfigError, UserError
 from zerogate.ir import Network
 
@@ -87,12 +99,18 @@ class Accelerator(wiring.Component):
         self.in_shape = fmt_shape(net.input)
         self.out_shape = fmt_shape(net.output)
         self._opts = opts
+        # a spatial first layer reads its map position by position out of RAM (hwgen.mapbuf)
+        first = net.layers[0]
+        g0 = Geometry.of(first) if is_spatial(first) else None
+        self.map_in = g0 is not None and mapbuf.fits(g0.positions, in_lanes)
         self.layers = self._build(self.styles)
         self.out_positions = [s.geometry.out_positions if getattr(s, "stream_out", False) else 0
                               for s in self.layers]
         self.out_channels = [s.out_channels if p else 0 for s, p in zip(self.layers, self.out_positions,
                                                                              strict=True)]
-        self.deser = Deserializer(self.in_shape, net.in_features, in_lanes)
+        self.deser: wiring.Component = (
+            mapbuf.MapBuffer(self.in_shape, g0.channels, g0.positions, in_lanes) if self.map_in and g0
+            else Deserializer(self.in_shape, net.in_features, in_lanes))
         self.ser = Serializer(self.out_shape, net.out_features, out_lanes)
         self.beats_in = beats(net.in_features, in_lanes)
         self.beats_out = beats(net.out_features, out_lanes)
@@ -113,7 +131,8 @@ class Accelerator(wiring.Component):
         unchanged keeps its stage instead of being built again."""
         sp = [is_spatial(ly) for ly in self.net.layers]
         return [keep[k] if keep is not None and st == self.styles[k] else
-                build_layer(ly, k, st.style, st.lanes, stream_in=sp[k] and k > 0 and sp[k - 1],
+                build_layer(ly, k, st.style, st.lanes,
+                            stream_in=sp[k] and (sp[k - 1] if k > 0 else self.map_in),
                             stream_out=sp[k] and k + 1 < len(sp) and sp[k + 1], **self._opts)
                 for k, (ly, st) in enumerate(zip(self.net.layers, styles, strict=True))]
 
@@ -135,7 +154,8 @@ class Accelerator(wiring.Component):
 
     def _timing(self) -> None:
         """Run the token model of the whole chain for ``TIMED_INFERENCES`` back-to-back inferences."""
-        parts: list[Part] = [Skid(), Collect(self.beats_in)]
+        g0 = Geometry.of(self.net.layers[0]) if self.map_in else None
+        parts: list[Part] = [Skid(), MapStore(self.beats_in, g0.positions) if g0 else Collect(self.beats_in)]
         links = []  # (input link, output link) of each layer
         for layer in self.layers:
             parts.append(Skid())

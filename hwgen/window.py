@@ -262,13 +262,17 @@ class SlidingWindow(wiring.Component):
             with m.Else():
                 m.d.sync += col.eq(col + 1)
             with m.If(emit):
-                src = [cur, *hist]
                 m.d.sync += self.o.valid.eq(1)
-                for c in range(g.channels):
-                    for kh in range(kh_n):
-                        for kw in range(kw_n):
-                            m.d.sync += self.o.payload[(c * kh_n + kh) * kw_n + kw].eq(
-                                src[g.tap_delay(kh, kw)][c])
+        # the output register loads whenever it is free, not only on an emitting step: what it
+        # takes on other steps is never valid, and its enable (channels x taps elements wide) is
+        # then ~o.valid | o.ready instead of a function of the walk state (an Fmax path on ECP5)
+        with m.If(out_free):
+            src = [cur, *hist]
+            for c in range(g.channels):
+                for kh in range(kh_n):
+                    for kw in range(kw_n):
+                        tap = src[g.tap_delay(kh, kw)][c]
+                        m.d.sync += self.o.payload[(c * kh_n + kh) * kw_n + kw].eq(tap)
         return m
 
 
