@@ -2,7 +2,9 @@
 buffers between.
 
 The chain is generic: every stage comes from :func:`hwgen.layers.build_layer` and only needs
-``i``/``o`` streams. Between the deserializer, dense layers and the serializer the streams carry
+``i``/``o`` streams. A spatial first layer gets its map position by position from a
+:class:`~hwgen.mapbuf.MapBuffer` (RAM) in the deserializer's place, when the input beats split
+the map evenly. Between the deserializer, dense layers and the serializer the streams carry
 whole vectors; between two neighbouring spatial (conv/pool) stages they carry one position (all
 channels of it) per beat, so such a skid buffer holds a position rather than a whole map
 (:mod:`hwgen.spatial`). Latency and throughput come from a cycle-accurate token model of the
@@ -69,7 +71,8 @@ def resolve_styles(n_layers: int, style: LayerStyle | str = "unrolled", lanes: i
 class Accelerator(wiring.Component):
     """Streams input vectors in ``in_lanes`` elements per beat and results out ``out_lanes`` per beat.
 
-    Submodules are named ``iskid``, ``deser``, ``layer0``, ``layer1``, ... and ``ser`` so that testbenches
+    Submodules are named ``iskid``, ``deser`` (a :class:`~hwgen.mapbuf.MapBuffer` when ``map_in``),
+    ``layer0``, ``layer1``, ... and ``ser`` so that testbenches
     can tap every layer's output stream; a skid buffer ``skid{k}`` sits in front of each layer
     and of the serializer, so no ``ready`` path spans more than one stage (Fmax). A spatial
     layer whose neighbour is spatial too streams positions to it (``out_positions[k]`` beats of

@@ -236,11 +236,21 @@ class SlidingWindow(wiring.Component):
         # for the first map as for any later one
         row = Signal(range(hp), name="row", init=ph)
         col = Signal(range(wp), name="col", init=pw)
-        pad, emit = Signal(), Signal()
-        m.d.comb += [
-            pad.eq((row < ph) | (row >= ph + g.height) | (col < pw) | (col >= pw + g.width)),
-            emit.eq(_member(row, g.emit_rows) & _member(col, g.emit_cols)),
-        ]
+        nrow, ncol = Signal.like(row), Signal.like(col)  # where the next step goes
+        m.d.comb += [ncol.eq(Mux(col == wp - 1, ow, col + 1)),
+                     nrow.eq(Mux(col == wp - 1, Mux(row == hp - 1, oh, row + 1), row))]
+
+        def is_pad(r: Value, c: Value) -> Value:
+            return (r < ph) | (r >= ph + g.height) | (c < pw) | (c >= pw + g.width)
+
+        def is_emit(r: Value, c: Value) -> Value:
+            return _member(r, g.emit_rows) & _member(c, g.emit_cols)
+
+        # "padding here" and "a window ends here" are registers, worked out for the next position
+        # while stepping to it: they gate the enable of the whole shift register, and computed
+        # from row/col (compares, a carry chain) they were most of kws1d's critical path on ECP5
+        pad = Signal(name="pad", init=g.is_padding(ph, pw))
+        emit = Signal(name="emit", init=ph in g.emit_rows and pw in g.emit_cols)
         layout = data.ArrayLayout(self.elem_shape, g.channels)
         cur = Signal(layout, name="current")
         with m.If(~pad):
@@ -257,10 +267,7 @@ class SlidingWindow(wiring.Component):
         with m.If(step):
             # no history at all for a one-tap window: zip stops at the shorter list
             m.d.sync += [h.eq(prev) for h, prev in zip(hist, [cur, *hist], strict=False)]
-            with m.If(col == wp - 1):
-                m.d.sync += [col.eq(ow), row.eq(Mux(row == hp - 1, oh, row + 1))]
-            with m.Else():
-                m.d.sync += col.eq(col + 1)
+            m.d.sync += [row.eq(nrow), col.eq(ncol), pad.eq(is_pad(nrow, ncol)), emit.eq(is_emit(nrow, ncol))]
             with m.If(emit):
                 m.d.sync += self.o.valid.eq(1)
         # the output register loads whenever it is free, not only on an emitting step: what it
