@@ -87,6 +87,10 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("synth", help="Verilog → ECP5 bitstream with Yosys and nextpnr")
     p.add_argument("--rtl", type=Path, required=True, help="folder written by 'generate'")
     p.add_argument("--out", type=Path, required=True, help="folder for logs and the bitstream")
+    p.add_argument("--fmax-harness", action="store_true",
+                   help="ECP5: place and route inside a few-pin harness (input bus from a shift register, "
+                        "output bus folded into one registered bit), so Fmax is the core's rather than "
+                        "that of routes to ~100 unconstrained pads; that bitstream is not for a board")
     _add_synth_opts(p)
     return ap
 
@@ -206,9 +210,17 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         echo = tool_line if args.verbose else None
         design = load_design(args.rtl)
         if "ecp5" in targets:
-            res = synthesize_ecp5(design.verilog_path, design.top_name, args.out, device=args.device,
+            sources, top, own_ff, where = design.verilog_path, design.top_name, 0, ""
+            if args.fmax_harness:
+                from zerogate.flow.harness import write_harness
+
+                h = write_harness(args.out / "harness" / "fmax_harness.v", design.verilog_path,
+                                  design.top_name)
+                sources, top, own_ff = [design.verilog_path, h.verilog_path], h.top, h.ff
+                where = f" (inside the Fmax harness; FF without its {h.ff})"
+            res = synthesize_ecp5(sources, top, args.out, device=args.device,
                                   package=args.package, freq_mhz=args.freq, echo=echo)
-            print(f"ECP5: LUT4 {res.lut4}  FF {res.ff}  DSP {res.dsp}  BRAM {res.bram}  "
+            print(f"ECP5{where}: LUT4 {res.lut4}  FF {res.ff - own_ff}  DSP {res.dsp}  BRAM {res.bram}  "
                   f"Fmax {res.fmax_mhz} MHz  → {res.bitstream}")
         if "ice40" in targets:  # the iCEBreaker board top: the bare accelerator has too many IOs for sg48
             from zerogate.bundle import synthesize_board_ice40, write_bundle

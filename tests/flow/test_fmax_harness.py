@@ -51,3 +51,27 @@ def test_a_missing_port_is_named(tmp_path: Path) -> None:
         write_harness(tmp_path / "h.v", v, "acc")
     with pytest.raises(ToolError, match="module other not found"):
         write_harness(tmp_path / "h.v", v, "other")
+
+
+@pytest.mark.slow
+def test_cli_synth_inside_the_harness(tmp_path: Path, small_net: Network) -> None:
+    """``zerogate synth --fmax-harness``: a few pins, and FF counts the accelerator's alone."""
+    import subprocess
+    import sys
+
+    from zerogate.flow.ecp5 import yosys_counts
+    from zerogate.flow.parse import parse_utilisation, parse_yosys_stat_json
+
+    design = generate(small_net, tmp_path / "rtl")
+    p = subprocess.run([sys.executable, "-m", "zerogate", "synth", "--rtl", "rtl", "--out", "out",
+                        "--target", "ecp5", "--fmax-harness"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=900)
+    assert p.returncode == 0, p.stderr
+    m = re.search(r"ECP5 \(inside the Fmax harness; FF without its (\d+)\): LUT4 \d+  FF (\d+) .*"
+                  r"Fmax ([\d.]+) MHz", p.stdout)
+    assert m, p.stdout
+    own = port_width(design.verilog_path.read_text(), design.top_name, "i__payload") + 3
+    total = yosys_counts(parse_yosys_stat_json((tmp_path / "out" / "yosys_stat.json").read_text()))["ff"]
+    assert int(m.group(1)) == own and int(m.group(2)) == total - own
+    util = parse_utilisation((tmp_path / "out" / "nextpnr.log").read_text())
+    assert util["TRELLIS_IO"][0] <= 6  # clk, rst, serial in, valid in, ready in, parity out
