@@ -25,9 +25,11 @@ def build_hw(session: nox.Session) -> None:
 
 @nox.session(python=PY)
 def tests(session: nox.Session) -> None:
-    """The test suite, including real Verilator simulations and a real Yosys/nextpnr run."""
+    """The test suite, including real Verilator simulations and a real Yosys/nextpnr run, on every
+    core (pytest-xdist; `-- -n 0` runs it in one process)."""
     _install(session, "[test]")
-    session.run("pytest", "-q", "-p", "no:cacheprovider", "--durations=15", *session.posargs)
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "--durations=15", "-n", "auto",
+                "--dist", "worksteal", *session.posargs)
 
 
 @nox.session(python=PY)
