@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -242,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
+        # the output is already cleaned up: a second SIGINT (a user pressing Ctrl-C again, or one
+        # reaching the process group late) must not turn the exit status 130 into death by signal
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         _forget_abandoned_design()
         print(f"{PROG}: interrupted; no partial output was left behind", file=sys.stderr)
         return 130

@@ -93,3 +93,21 @@ def test_a_run_stopped_mid_elaboration_prints_one_line(stop: str, tmp_path: Path
                        timeout=120)
     assert p.returncode != 0
     assert p.stderr.strip().count("\n") == 0 and p.stderr.startswith("zerogate: "), p.stderr
+
+
+def test_a_second_ctrl_c_after_the_first_keeps_exit_status_130(tmp_path: Path) -> None:
+    """Once interrupted (output cleaned up, message printed), a late SIGINT does not kill the process."""
+    script = (
+        "import os, signal, sys\n"
+        "from zerogate import cli\n"
+        "def run(args, argv):\n"
+        "    raise KeyboardInterrupt()\n"
+        "cli.run = run\n"
+        "rc = cli.main(['generate', 'x', '--out', 'y'])\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "sys.exit(rc)\n"
+    )
+    p = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 130, p.stderr
+    assert p.stderr.strip() == "zerogate: interrupted; no partial output was left behind"
