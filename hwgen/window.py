@@ -269,17 +269,15 @@ class SlidingWindow(wiring.Component):
             m.d.sync += [h.eq(prev) for h, prev in zip(hist, [cur, *hist], strict=False)]
             m.d.sync += [row.eq(nrow), col.eq(ncol), pad.eq(is_pad(nrow, ncol)), emit.eq(is_emit(nrow, ncol))]
             with m.If(emit):
+                # not "load whenever free" (~o.valid | o.ready): that net would feed both this
+                # register's enable and `step`, two wide fan-outs in series (71.8 MHz, digits-cnn)
+                src = [cur, *hist]
                 m.d.sync += self.o.valid.eq(1)
-        # the output register loads whenever it is free, not only on an emitting step: what it
-        # takes on other steps is never valid, and its enable (channels x taps elements wide) is
-        # then ~o.valid | o.ready instead of a function of the walk state (an Fmax path on ECP5)
-        with m.If(out_free):
-            src = [cur, *hist]
-            for c in range(g.channels):
-                for kh in range(kh_n):
-                    for kw in range(kw_n):
-                        tap = src[g.tap_delay(kh, kw)][c]
-                        m.d.sync += self.o.payload[(c * kh_n + kh) * kw_n + kw].eq(tap)
+                for c in range(g.channels):
+                    for kh in range(kh_n):
+                        for kw in range(kw_n):
+                            tap = src[g.tap_delay(kh, kw)][c]
+                            m.d.sync += self.o.payload[(c * kh_n + kh) * kw_n + kw].eq(tap)
         return m
 
 
