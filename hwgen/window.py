@@ -269,15 +269,18 @@ class SlidingWindow(wiring.Component):
             m.d.sync += [h.eq(prev) for h, prev in zip(hist, [cur, *hist], strict=False)]
             m.d.sync += [row.eq(nrow), col.eq(ncol), pad.eq(is_pad(nrow, ncol)), emit.eq(is_emit(nrow, ncol))]
             with m.If(emit):
-                # not "load whenever free" (~o.valid | o.ready): that net would feed both this
-                # register's enable and `step`, two wide fan-outs in series (71.8 MHz, digits-cnn)
-                src = [cur, *hist]
                 m.d.sync += self.o.valid.eq(1)
-                for c in range(g.channels):
-                    for kh in range(kh_n):
-                        for kw in range(kw_n):
-                            tap = src[g.tap_delay(kh, kw)][c]
-                            m.d.sync += self.o.payload[(c * kh_n + kh) * kw_n + kw].eq(tap)
+        # the output register loads at an emitting position whenever it is free, stepping or not
+        # (it reloads until the step, and the step's load is the window): its wide enable is one
+        # LUT of three registers. Not "whenever free" alone: that net would also feed `step`, two
+        # wide fan-outs in series (71.8 MHz, digits-cnn); not `step & emit`, three LUTs deep
+        with m.If(emit & out_free):
+            src = [cur, *hist]
+            for c in range(g.channels):
+                for kh in range(kh_n):
+                    for kw in range(kw_n):
+                        tap = src[g.tap_delay(kh, kw)][c]
+                        m.d.sync += self.o.payload[(c * kh_n + kh) * kw_n + kw].eq(tap)
         return m
 
 
