@@ -202,7 +202,7 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
         sources, top, own_ff = design.verilog_path, design.top_name, 0
         if harness:
             h = write_harness(work / "harness" / "fmax_harness.v", design.verilog_path, design.top_name)
-            sources, top, own_ff = [design.verilog_path, h.verilog_path], h.top, h.ff
+            sources, top, own_ff = h.sources, h.top, h.ff
         row.harness = harness
         try:
             r = synthesize_ecp5(sources, top, work / "ecp5", seed=tries[0][0], router=tries[0][1],

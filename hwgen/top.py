@@ -105,14 +105,15 @@ class Accelerator(wiring.Component):
         # a spatial first layer reads its map position by position out of RAM (hwgen.mapbuf)
         first = net.layers[0]
         g0 = Geometry.of(first) if is_spatial(first) else None
-        self.map_in = g0 is not None and mapbuf.fits(g0.positions, in_lanes)
+        map_g = g0 if g0 is not None and mapbuf.fits(g0.positions, in_lanes) else None
+        self.map_in = map_g is not None
         self.layers = self._build(self.styles)
         self.out_positions = [s.geometry.out_positions if getattr(s, "stream_out", False) else 0
                               for s in self.layers]
         self.out_channels = [s.out_channels if p else 0 for s, p in zip(self.layers, self.out_positions,
                                                                              strict=True)]
         self.deser: wiring.Component = (
-            mapbuf.MapBuffer(self.in_shape, g0.channels, g0.positions, in_lanes) if self.map_in and g0
+            mapbuf.MapBuffer(self.in_shape, map_g.channels, map_g.positions, in_lanes) if map_g
             else Deserializer(self.in_shape, net.in_features, in_lanes))
         self.ser = Serializer(self.out_shape, net.out_features, out_lanes)
         self.beats_in = beats(net.in_features, in_lanes)
@@ -157,8 +158,9 @@ class Accelerator(wiring.Component):
 
     def _timing(self) -> None:
         """Run the token model of the whole chain for ``TIMED_INFERENCES`` back-to-back inferences."""
-        g0 = Geometry.of(self.net.layers[0]) if self.map_in else None
-        parts: list[Part] = [Skid(), MapStore(self.beats_in, g0.positions) if g0 else Collect(self.beats_in)]
+        d = self.deser
+        parts: list[Part] = [Skid(), MapStore(d.beats, d.positions) if isinstance(d, mapbuf.MapBuffer)
+                             else Collect(self.beats_in)]
         links = []  # (input link, output link) of each layer
         for layer in self.layers:
             parts.append(Skid())

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from hwgen.verilog import GeneratedDesign
 from zerogate.errors import ConfigError, ToolError
 from zerogate.flow import parse
@@ -84,10 +82,6 @@ def board_targets(ecp5_device: str = "LFE5U-85F") -> dict[str, BoardTarget]:
     }
 
 
-def _env() -> jinja2.Environment:
-    return template_env()
-
-
 def _bits(n: int) -> int:
     """Register width that holds 0..n."""
     return max(1, int(n).bit_length())
@@ -125,7 +119,7 @@ def render_rtl(design: GeneratedDesign, out_dir: Path, **kw: Any) -> list[Path]:
     :func:`rtl_context` (``clk_hz``, ``baud``, ``timeout_bits``: the Verilog defaults).
     """
     ctx = rtl_context(design, **kw)
-    env = _env()
+    env = template_env()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -171,7 +165,7 @@ def write_bundle(design: GeneratedDesign, out: Path, *, network: str = "network"
             "boards": list(boards.values()), **boards,
             "arty": boards["xilinx"],
         }
-        env = _env()
+        env = template_env()
         files = {
             "constraints/ulx3s.lpf": ("constraints/ulx3s.lpf.j2", boards["ecp5"]),
             "constraints/icebreaker.pcf": ("constraints/icebreaker.pcf.j2", boards["ice40"]),

@@ -217,7 +217,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
 
                 h = write_harness(args.out / "harness" / "fmax_harness.v", design.verilog_path,
                                   design.top_name)
-                sources, top, own_ff = [design.verilog_path, h.verilog_path], h.top, h.ff
+                sources, top, own_ff = h.sources, h.top, h.ff
                 where = f" (inside the Fmax harness; FF without its {h.ff})"
             res = synthesize_ecp5(sources, top, args.out, device=args.device,
                                   package=args.package, freq_mhz=args.freq, echo=echo)

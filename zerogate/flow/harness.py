@@ -28,6 +28,12 @@ class Harness:
     verilog_path: Path
     top: str
     ff: int  # flip-flops the harness adds (shift register, two handshake registers, parity)
+    acc_verilog: Path  # the accelerator it wraps
+
+    @property
+    def sources(self) -> list[Path]:
+        """Everything the flow reads to build :attr:`top`."""
+        return [self.acc_verilog, self.verilog_path]
 
 
 def port_width(verilog: str, module: str, port: str) -> int:
@@ -54,4 +60,4 @@ def write_harness(path: Path, acc_verilog: Path, acc_top: str) -> Harness:
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_text(out)
     tmp.replace(path)
-    return Harness(path, HARNESS_TOP, in_width + 3)
+    return Harness(path, HARNESS_TOP, in_width + 3, Path(acc_verilog))
