@@ -32,7 +32,12 @@ from zerogate.errors import ConfigError, ToolError
 from zerogate.ir import Network
 
 #: Verilator warnings (widths, unused bits in generated code) must not stop the build.
-BUILD_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
+WARNING_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
+#: The stream testbench's C++ is compiled at -O0: it runs a few thousand cycles at most and the
+#: cocotb side dominates, while -Os doubles the compile (digits-mlp, 60 vectors: 43.9 s at -Os,
+#: 22.9 s at -O0, build included). -O1 is worse than both: the VPI symbol table's constructor alone
+#: compiles for 15+ minutes. The UART testbench, which runs ~100x more cycles, keeps Verilator's -Os.
+BUILD_ARGS = [*WARNING_ARGS, "-CFLAGS", "-O0"]
 
 WARMUP_VECTORS = 16
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hwgen.verilog import GeneratedDesign
-from sim.runner import BUILD_ARGS
+from sim.runner import WARNING_ARGS
 from sim.tools import find_verilator, make_environment
 from sim.uart_tb import CONFIG_ENV
 from zerogate.bundle import UART_TOP, render_rtl
@@ -51,7 +51,7 @@ def verilate(sources: list[Path], top: str, build_dir: Path, parameters: dict[st
     try:
         with make_environment(verilator_root):
             runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir / "obj",
-                         build_args=BUILD_ARGS, parameters=parameters or {}, always=True, waves=waves,
+                         build_args=WARNING_ARGS, parameters=parameters or {}, always=True, waves=waves,
                          log_file=build_log)
     except (RuntimeError, SystemExit) as e:
         raise ToolError(f"Verilator build failed ({e}); see {build_log}") from None
