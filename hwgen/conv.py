@@ -22,7 +22,7 @@ from typing import Any
 
 from amaranth.lib import wiring
 
-from hwgen.folded import registered_ready
+from hwgen.folded import FIXED_LATENCY, registered_ready
 from zerogate.ir import Layer, LayerKind
 
 
@@ -37,7 +37,7 @@ class FoldedModel:
     """Cycle model of :class:`~hwgen.folded.FoldedDense`'s input side (its stage A), output never stalled.
 
     A window is taken into ``x_next`` when that buffer is free (or, for ``T < 3``, being handed
-    over); a handover starts ``T`` steps whose result is valid ``T + 5`` cycles later. For
+    over); a handover starts ``T`` steps whose result is valid ``T + FIXED_LATENCY - 1`` cycles later. For
     :func:`window_timing`, an independent check of the chain's token model (:mod:`hwgen.timing`)
     on isolated stages.
     """
@@ -59,7 +59,7 @@ class FoldedModel:
         handover, last = self._handover(), self.t == self.T - 1
         start = (self.full and not handover) or accept
         if handover:
-            self.outputs.append(cycle + self.T + 5)
+            self.outputs.append(cycle + self.T + FIXED_LATENCY - 1)
         self.full = accept or (self.full and not handover)
         if self.active and not last:
             self.t += 1

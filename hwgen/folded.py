@@ -17,8 +17,9 @@ slot is stored and walked, the input index comes from a counter instead of the R
 are sized for any weight of the channel's declared width (programmable hardware).
 
 Pipeline, all stalling together on ``en = ~o.valid | o.ready``: A issue step ``t`` (its ROM
-word, read the cycle before) -> B registered ROM word, input select -> C multiply -> D accumulate
-/ capture slots -> E channel sums + bias -> F requantize -> ``o``. The input is double-buffered
+word, read the cycle before) -> B registered ROM word, first level of the input select (one of
+every ``SELECT_GROUP`` inputs) -> S second level -> C multiply -> D accumulate / capture slots ->
+E channel sums + bias -> F requantize -> ``o``. The input is double-buffered
 (``x_next`` fills while ``x_work`` is in use), so back-to-back inferences overlap and cost ``T`` cycles each.
 With ``T >= 3`` steps ``i.ready`` is the register ``~full``: ``x_next`` refills in the cycle after
 its handover, still in time for the next one, and the producer's enable (a sliding window's
@@ -30,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -41,7 +42,12 @@ from zerogate.fixedpoint import signed_bits_for, weight_range
 from zerogate.ir import Layer
 
 #: Cycles from an accepted input vector to its output being valid, on top of ``T``.
-FIXED_LATENCY = 6
+FIXED_LATENCY = 7
+
+#: Inputs per group in the first level of a lane's input select. 8:1 is one ECP5 slice pair
+#: (LUT4s, PFUMX, L6MUX: no general routing inside); done in one cycle, a 72:1 select was five
+#: mux levels and 9.4 ns of routing from the ROM word to ``x_c`` (digits-cnn folded:4, 88 MHz).
+SELECT_GROUP = 8
 
 
 #: Lanes whose weights are at most this wide multiply in shift-and-add logic, not in a DSP block.
@@ -281,7 +287,8 @@ class FoldedDense(wiring.Component):
             return s
 
         v_b, t_b = stage("v_b", active, valid=True), stage("t_b", t, range(T))
-        v_c, t_c = stage("v_c", v_b, valid=True), stage("t_c", t_b, range(T))
+        v_s, t_s = stage("v_s", v_b, valid=True), stage("t_s", t_b, range(T))
+        v_c, t_c = stage("v_c", v_s, valid=True), stage("t_c", t_s, range(T))
         v_d, t_d = stage("v_d", v_c, valid=True), stage("t_d", t_c, range(T))
         done = Signal()
         m.d.comb += done.eq(v_d & (t_d == T - 1))
@@ -299,9 +306,17 @@ class FoldedDense(wiring.Component):
                 idx_b = stage(f"i_b{ln}", idx_a[ln], range(max(plan.n_in, 2)))
             else:
                 idx_b = rom_b[off + wb:off + wb + ib]
-            x_c = stage(f"x_c{ln}", x_work[idx_b], self.in_shape)
-            w_c = stage(f"w_c{ln}", w_b, signed(wb))
-            f_c = stage(f"f_c{ln}", f_b)
+            # -- B/S: the input select in two registered levels (see SELECT_GROUP) --------------
+            lo_bits = min(SELECT_GROUP.bit_length() - 1, len(idx_b))
+            groups = -(-plan.n_in // SELECT_GROUP)
+            members = [range(g * SELECT_GROUP, min((g + 1) * SELECT_GROUP, plan.n_in)) for g in range(groups)]
+            x_s = [stage(f"x_s{ln}_{g}", _select([x_work[j] for j in js], idx_b[:lo_bits]), self.in_shape)
+                   for g, js in enumerate(members)]
+            hi_s = stage(f"ihi_s{ln}", idx_b[lo_bits:], unsigned(max(len(idx_b) - lo_bits, 0)))
+            w_s, f_s = stage(f"w_s{ln}", w_b, signed(wb)), stage(f"f_s{ln}", f_b)
+            x_c = stage(f"x_c{ln}", _select(x_s, hi_s), self.in_shape)
+            w_c = stage(f"w_c{ln}", w_s, signed(wb))
+            f_c = stage(f"f_c{ln}", f_s)
             # -- C: multiply --------------------------------------------------------------------
             prod = soft_product(w_c, x_c, wb) if wb <= SOFT_MUL_MAX_BITS else w_c * x_c
             p_d = stage(f"p_d{ln}", prod, bounds_shape(*plan.prod_bounds[ln]))
@@ -339,3 +354,11 @@ class FoldedDense(wiring.Component):
                 m.d.sync += y.eq(shift_clamp(m, ly, c, acc_c, lo, hi))
             m.d.comb += self.o.payload[c].eq(y)
         return m
+
+
+def _select(items: list[Value], index: Value) -> Value:
+    """``items[index]`` for a constant-length list; an index past the end picks any (it never
+    happens: the ROM holds only real input indices)."""
+    if len(items) == 1:
+        return Value.cast(items[0])
+    return Array(items)[index]

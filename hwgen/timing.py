@@ -262,7 +262,7 @@ class Folded:
         self.registered = registered_ready(steps)
         self.full = self.active = False
         self.t = 0
-        self.pipe = [(False, 0)] * 3  # (valid, step) of stages B, C, D
+        self.pipe = [(False, 0)] * 4  # (valid, step) of stages B, S, C, D
         self.v_e = self.v_f = self.v_o = False
 
     def out_valid(self, in_valid: bool) -> bool:
