@@ -24,6 +24,7 @@ import os
 import platform
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -92,6 +93,7 @@ class Row:
     harness: bool = False  # placed and routed inside the few-pin Fmax harness (zerogate.flow.harness)
     note: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
+    generator: str = ""  # commit of the checkout that generated the design (+"-dirty": uncommitted changes)
 
     @property
     def lut_eq(self) -> int | None:
@@ -196,7 +198,7 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
               nnz=st.nnz, weights=st.n_weights,
               macs=sum(ly["macs"] for ly in layers), vectors=sim.n_vectors, matches=sim.n_match,
               cycles_sim=sim.cycles_per_inference, cycles_model=design.ii, latency=sim.latency,
-              layers=layers, seconds=secs)
+              layers=layers, seconds=secs, generator=generator_version())
     if synth:
         t = time.perf_counter()
         sources, top, own_ff = design.verilog_path, design.top_name, 0
@@ -231,6 +233,21 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
         if f.is_file() and f.suffix not in (".log", ".txt") and f.stat().st_size > 1 << 20:
             f.unlink()
     return row
+
+
+def generator_version() -> str:
+    """The checkout's commit, so that a cached row says which generator built it ("" outside git).
+
+    ``-dirty`` when the code that shapes a design (not docs or benchmarks) has uncommitted changes."""
+    here = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "hwgen", "zerogate", "sim", "compress",
+                                "rtl_templates"], cwd=here, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return head + ("-dirty" if dirty.strip() else "")
 
 
 def _cached(cache: Path) -> dict[str, Row]:
@@ -286,8 +303,9 @@ def _dense_of(r: Row, rows: list[Row]) -> Row | None:
 
 def _table(rows: list[Row]) -> list[str]:
     out = ["| model | bits | sparsity | style | bit-exact | cycles / inference (sim) | LUT4 | carry | LUTRAM "
-           "| FF | DSP | BRAM | LUT-eq | Fmax MHz | ÷ dense LUT-eq | ÷ dense cycles | min lane eff. |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| FF | DSP | BRAM | LUT-eq | Fmax MHz | ÷ dense LUT-eq | ÷ dense cycles | min lane eff. "
+           "| generator |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     mixed = not all(x.harness for x in rows if x.lut4 is not None)  # some rows without the Fmax harness
     for r in rows:
         d = _dense_of(r, rows)
@@ -302,7 +320,7 @@ def _table(rows: list[Row]) -> list[str]:
                    f"{_fmt(r.ff)} | "
                    f"{_fmt(r.dsp)} | {_fmt(r.bram)} | {_fmt(r.lut_eq)} | {_fmt(r.fmax_mhz, '.1f')}{dagger} | "
                    f"{ratio} | {cyc} | "
-                   f"{'–' if eff is None else f'{eff:.1%}'} |")
+                   f"{'–' if eff is None else f'{eff:.1%}'} | {r.generator or '–'} |")
     notes = [f"- {_style(r)}, {r.model} {r.bits}-bit, {r.sparsity:.1%}: "
              + (r.note or f"nextpnr seed {r.seed} {r.router}") + "."
              for r in rows if r.note or (r.router or "router1") != "router1"]

@@ -1,6 +1,7 @@
 """bench.hw on a tiny network (no synthesis): what the benchmark reports is what simulation measured."""
 
 import math
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,11 @@ def test_folded_cycles_match_the_limit_and_simulation(tmp_path: Path, small_net:
     assert row.cycles_model == max(ly["cycles"] for ly in row.layers) or row.cycles_model > 1
     text = hw.report([row], "python -m bench.hw", 1.0, "quick")
     assert "24/24" in text and f"{row.min_efficiency:.1%}" in text
+    # each row names the generator that built it, so a resumed sweep cannot hide a stale row
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(hw.__file__).parent,
+                          capture_output=True, text=True).stdout.strip()
+    if head:  # a git checkout
+        assert row.generator.split("-")[0] == head and f"| {row.generator} |" in text
 
 
 def test_a_design_still_routing_at_the_limit_is_recorded(tmp_path: Path, small_net: Network) -> None:
