@@ -19,6 +19,7 @@ a rerun only measures what is missing.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -235,10 +236,13 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
     return row
 
 
+@functools.cache
 def generator_version() -> str:
     """The checkout's commit, so that a cached row says which generator built it ("" outside git).
 
-    ``-dirty`` when the code that shapes a design (not docs or benchmarks) has uncommitted changes."""
+    ``-dirty`` when the code that shapes a design (not docs or benchmarks) has uncommitted changes.
+    Asked once per process: the generator in memory is the one imported at the start, whatever the
+    checkout holds by the time a later row of the sweep is measured."""
     here = Path(__file__).resolve().parent.parent
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True,
