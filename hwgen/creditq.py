@@ -30,7 +30,8 @@ from amaranth.lib.wiring import In, Out
 class CreditQueue(wiring.Component):
     """Credits and result queue for a pipeline of ``latency`` cycles (register stages, ``>= 1``).
 
-    Ports: ``can_accept`` (registered: the pipeline may take an input this cycle), ``accept``
+    Ports: ``can_accept`` (registered: the pipeline may take an input this cycle),
+    ``can_accept_next`` (its value in the next cycle, for a producer that plans ahead), ``accept``
     (it does), ``w_valid``/``w_data`` (a result leaving the last pipeline stage; never refused)
     and the output stream ``o``. ``capacity`` = credits = ``latency + 2`` results; an accepted
     input comes out ``latency`` cycles later when the output is free.
@@ -44,6 +45,7 @@ class CreditQueue(wiring.Component):
         self.depth = latency + 1  # queued results besides the output register
         super().__init__({
             "can_accept": Out(1),
+            "can_accept_next": Out(1),
             "accept": In(1),
             "w_valid": In(1),
             "w_data": In(shape),
@@ -60,7 +62,8 @@ class CreditQueue(wiring.Component):
         m.d.sync += returned.eq(take)
         nxt = Signal.like(credits)
         m.d.comb += nxt.eq(credits - (self.accept & has_credit) + returned)
-        m.d.sync += [credits.eq(nxt), has_credit.eq(nxt != 0)]
+        m.d.comb += self.can_accept_next.eq(nxt != 0)
+        m.d.sync += [credits.eq(nxt), has_credit.eq(self.can_accept_next)]
 
         width = Shape.cast(self.shape).width
         m.submodules.mem = mem = Memory(shape=width, depth=n, init=[])

@@ -116,6 +116,7 @@ class UnrolledDense(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self.in_shape, layer.in_features))),
             "o": Out(stream.Signature(data.ArrayLayout(self.out_shape, layer.out_features))),
+            "ready_next": Out(1),  # ``i.ready`` of the next cycle (see hwgen.window.SlidingWindow)
         })
 
     # -- static analysis --------------------------------------------------------------------
@@ -146,7 +147,7 @@ class UnrolledDense(wiring.Component):
         m.submodules.queue = q = CreditQueue(self.o.payload.shape(), self.latency)
         accept = Signal()
         m.d.comb += [self.i.ready.eq(q.can_accept), accept.eq(self.i.valid & q.can_accept),
-                     q.accept.eq(accept)]
+                     q.accept.eq(accept), self.ready_next.eq(q.can_accept_next)]
         wiring.connect(m, q.o, wiring.flipped(self.o))
 
         valid = [Signal(name=f"valid_{k}") for k in range(self.tree_stages + 1)]

@@ -213,10 +213,13 @@ class FoldedDense(wiring.Component):
         self.latency = self.plan.T + FIXED_LATENCY
         self.cycles_per_inference = self.plan.cycles_per_inference
         self.lane_efficiency = self.plan.lane_efficiency
-        super().__init__({
+        sig = {
             "i": In(stream.Signature(data.ArrayLayout(self.in_shape, layer.in_features))),
             "o": Out(stream.Signature(data.ArrayLayout(self.out_shape, layer.out_features))),
-        })
+        }
+        if registered_ready(self.plan.T):
+            sig["ready_next"] = Out(1)  # ``i.ready`` of the next cycle (hwgen.window.SlidingWindow)
+        super().__init__(sig)
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -240,10 +243,11 @@ class FoldedDense(wiring.Component):
         # then the register ~full, not a function of the upstream valid (an Fmax path on ECP5)
         with m.If(self.i.ready):
             m.d.sync += x_next.eq(self.i.payload)
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += full.eq(1)
-        with m.Elif(handover):
-            m.d.sync += full.eq(0)
+        full_d = Signal()
+        m.d.comb += full_d.eq(Mux(self.i.valid & self.i.ready, 1, Mux(handover, 0, full)))
+        m.d.sync += full.eq(full_d)
+        if registered_ready(T):
+            m.d.comb += self.ready_next.eq(~full_d)
         with m.If(handover):
             m.d.sync += x_work.eq(x_next)
         # the next inference may start if x_next holds one after this edge, including an input

@@ -123,7 +123,7 @@ class SpatialStage(wiring.Component):
         self.out_channels = out_channels
         self.stream_in, self.stream_out = stream_in, stream_out
         self.scatter = None if stream_in else Scatter(in_shape, g.channels, g.positions)
-        self.window = SlidingWindow(in_shape, g)
+        self.window = SlidingWindow(in_shape, g, lookahead="ready_next" in engine.signature.members)
         self.gather = None if stream_out else Gather(out_shape, out_channels, g.out_positions)
         own = isolated(self.timing_parts(), g.out_positions if stream_out else 1)
         self.latency, self.cycles_per_inference = own.latency, own.cycles_per_inference
@@ -154,6 +154,8 @@ class SpatialStage(wiring.Component):
         if self.gather is not None:
             m.submodules.gather = self.gather
             chain.append(self.gather)
+        if self.window.lookahead:
+            m.d.comb += self.window.o_ready_next.eq(self.engine.ready_next)
         wiring.connect(m, wiring.flipped(self.i), chain[0].i)
         for a, b in zip(chain, chain[1:], strict=False):
             wiring.connect(m, a.o, b.i)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from streamsim import run_streams
 from test_conv_pool import CASES as CONV_POOL
-from test_conv_pool import build_net, stimulus
+from test_conv_pool import Case, build_net, stimulus
 from test_spatial_chains import CASES as CHAINS
 
 from hwgen.conv import FoldedModel
@@ -60,3 +60,35 @@ def test_streaming_chain_in_amaranth_simulator(name: str) -> None:
     assert run.output_cycles[0] - run.accept_cycles[0] == dut.latency
     done = np.array(run.output_cycles[dut.beats_out - 1::dut.beats_out])
     assert np.all(np.diff(done)[len(done) // 2:] == dut.ii)
+
+
+
+# conv chains that end in a conv map streamed out one element per beat: with most output cycles
+# refused, every engine's credits run out and every window waits with a full output register
+LOOKAHEAD = {
+    "cc2u": Case((2, 6, 6), (("conv", 3, (3, 3), (1, 1), (1, 1)), ("conv", 2, (2, 2), (1, 1), (0, 0))),
+                 "unrolled", out_lanes=1, seed=31),
+    "cc1f": Case((2, 12), (("conv", 3, (3,), (1,), (1,)), ("conv", 2, (3,), (2,), (1,))),
+                 "unrolled", layer_styles=((1, "folded:1"),), out_lanes=1, seed=38),
+}
+
+
+@pytest.mark.parametrize("name", list(LOOKAHEAD))
+def test_lookahead_windows_under_stalls(name: str) -> None:
+    """Windows in front of an engine with a registered ``i.ready`` plan their output a cycle ahead
+    (:class:`~hwgen.window.SlidingWindow` ``lookahead``); with gaps on the input and
+    back-pressure on the output, which reach them through the engines' credits, the outputs stay
+    exact."""
+    case = LOOKAHEAD[name]
+    net = build_net(case)
+    style, _, lanes = case.style.partition(":")
+    dut = Accelerator(net, case.in_lanes, case.out_lanes, style=style, lanes=int(lanes or 1),
+                      layer_styles=dict(case.layer_styles))
+    assert all(s.window.lookahead for s in dut.layers)
+    x = stimulus(net, case.seed, 8)
+    b = beats(net.in_features, case.in_lanes)
+    pad = np.zeros((len(x), b * case.in_lanes - net.in_features), dtype=np.int64)
+    stream = np.concatenate([x, pad], axis=1).reshape(-1, case.in_lanes)
+    run = run_streams(dut, stream, len(x) * dut.beats_out, seed=case.seed, gaps=0.3, backpressure=0.6)
+    got = np.array(run.outputs).reshape(len(x), -1)[:, :net.out_features]
+    assert np.array_equal(got, golden.run(net, x))
