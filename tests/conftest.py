@@ -5,6 +5,12 @@ from zerogate.fixedpoint import Activation, FixedFormat
 from zerogate.ir import Layer, LayerKind, Network
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that run real tools (marked ``slow``, up to ~2 min each) first: pytest-xdist then
+    fills the end of the run with short tests instead of leaving one worker idle behind a long one."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def make_layer(name: str, n_in: int, n_out: int, inp: FixedFormat, out: FixedFormat, *, bits: int = 4,
                relu: bool = True, seed: int = 0) -> Layer:
     rng = np.random.default_rng(seed)

@@ -92,7 +92,7 @@ def test_board_reports_a_dead_link_in_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_digits_vectors_over_uart_match_golden(tmp_path: Path) -> None:
-    """96 digits test vectors through the UART top level: same predictions as the golden model. (The
+    """32 digits test vectors through the UART top level: same predictions as the golden model. (The
     whole split runs through the accelerator in tests/cli/test_pipeline.py; here each vector costs
     some 650 UART bit-times of simulation.)"""
     from compress.config import DigitsMLPConfig
@@ -102,13 +102,13 @@ def test_digits_vectors_over_uart_match_golden(tmp_path: Path) -> None:
     # a few epochs: the predictions must match golden whatever the accuracy
     cfg = DigitsMLPConfig(float_epochs=4, prune_steps=2, prune_epochs=2, qat_epochs=2)
     net = compress_digits_mlp(cfg).net
-    x = digits_test_vectors()[0][:96]
+    x = digits_test_vectors()[0][:32]
     design = generate(net, tmp_path / "rtl")
     with uart_simulation(design, tmp_path / "sim", div=4) as sim, \
             Board(sim.port, sim.protocol, timeout_s=10) as board:
         pred = board.classify(x)
         assert board.failures == 0
-    assert len(x) == 96
+    assert len(x) == 32
     np.testing.assert_array_equal(pred, golden.predict(net, x))
 
 
