@@ -67,13 +67,15 @@ class FoldedModel:
             self.active, self.t = start, 0
 
 
-def conv_engine(layer: Layer, folded: bool, lanes: int, dense: bool, **opts: Any) -> wiring.Component:
-    """The per-window engine of a convolution in the chosen style."""
+def conv_engine(layer: Layer, folded: bool, lanes: int, dense: bool, *, lookahead: bool = False,
+                **opts: Any) -> wiring.Component:
+    """The per-window engine of a convolution in the chosen style (``lookahead``: see
+    :class:`~hwgen.folded.FoldedDense`; the other engines need none)."""
     eq = dense_equivalent(layer)
     if folded:
         from hwgen.folded import FoldedDense
 
-        return FoldedDense(eq, lanes=lanes, dense=dense)
+        return FoldedDense(eq, lanes=lanes, dense=dense, lookahead=lookahead)
     if dense:
         from hwgen.baseline import DenseUnrolled
 

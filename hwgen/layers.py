@@ -121,12 +121,16 @@ def is_spatial(node: object) -> bool:
 
 
 def build_layer(node: object, index: int, style: str = "unrolled", lanes: int = 1, *,
-                stream_in: bool = False, stream_out: bool = False, **opts: Any) -> wiring.Component:
+                stream_in: bool = False, stream_out: bool = False, lookahead_out: bool = False,
+                **opts: Any) -> wiring.Component:
     """The hardware stage for IR ``node`` (the ``index``-th of its network).
 
     The stage has ``i``/``o`` stream members and ``latency`` / ``cycles_per_inference``
     attributes. ``stream_in``/``stream_out`` (spatial nodes only): take/emit a position stream
     instead of a whole-map vector, for a spatial neighbour (:class:`hwgen.spatial.SpatialStage`).
+    ``lookahead_out``: the stage's consumer is a :class:`~hwgen.skid.SkidBuffer` whose
+    ``ready_next`` the caller wires to the stage's ``o_ready_next`` if it has one (a folded
+    engine that drives ``o`` itself plans its stalls a cycle ahead).
     ``opts`` go to the engine (e.g. ``adder_levels_per_stage`` for unrolled).
     """
     st = LayerStyle(style, lanes)
@@ -138,7 +142,7 @@ def build_layer(node: object, index: int, style: str = "unrolled", lanes: int = 
         if st.folded:
             from hwgen.folded import FoldedDense
 
-            return FoldedDense(node, lanes=st.lanes, dense=st.dense)  # type: ignore[arg-type]
+            return FoldedDense(node, lanes=st.lanes, dense=st.dense, lookahead=lookahead_out)  # type: ignore[arg-type]
         if st.dense:
             from hwgen.baseline import DenseUnrolled
 
@@ -149,6 +153,6 @@ def build_layer(node: object, index: int, style: str = "unrolled", lanes: int = 
     if is_spatial(node):
         from hwgen.spatial import build_spatial  # window + engine, map<->position adapters as needed
 
-        return build_spatial(node, folded=st.folded, lanes=st.lanes, dense=st.dense,
-                             stream_in=stream_in, stream_out=stream_out, **opts)  # type: ignore[arg-type]
+        return build_spatial(node, folded=st.folded, lanes=st.lanes, dense=st.dense, stream_in=stream_in,
+                             stream_out=stream_out, lookahead_out=lookahead_out, **opts)  # type: ignore[arg-type]
     raise UnsupportedError(f"layer {index}: no engine for kind {kind!r}")  # pragma: no cover

@@ -24,20 +24,23 @@ class SkidBuffer(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(shape)),
             "o": Out(stream.Signature(shape)),
+            "ready_next": Out(1),  # ``i.ready`` of the next cycle, for a producer that plans ahead
         })
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         skid_valid = Signal()
         skid = Signal(self.shape)
-        m.d.comb += self.i.ready.eq(~skid_valid)
-        with m.If(~self.o.valid | self.o.ready):
+        out_free = ~self.o.valid | self.o.ready
+        skid_d = Signal()  # skid_valid's next value: the skid fills while the output stalls
+        m.d.comb += [self.i.ready.eq(~skid_valid), skid_d.eq(~out_free & (skid_valid | self.i.valid)),
+                     self.ready_next.eq(~skid_d)]
+        m.d.sync += skid_valid.eq(skid_d)
+        with m.If(out_free):
             with m.If(skid_valid):
-                m.d.sync += [self.o.payload.eq(skid), self.o.valid.eq(1), skid_valid.eq(0)]
+                m.d.sync += [self.o.payload.eq(skid), self.o.valid.eq(1)]
             with m.Else():
                 m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
-        with m.Elif(self.i.valid & ~skid_valid):
-            m.d.sync += skid_valid.eq(1)
         # the skid register samples whenever it is free, so its enable is ``~skid_valid`` (a register)
         # rather than a function of the downstream ``ready``: that high-fanout path set Fmax
         with m.If(~skid_valid):

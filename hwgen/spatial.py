@@ -132,10 +132,13 @@ class SpatialStage(wiring.Component):
                 setattr(self, attr, getattr(engine, attr))
         in_n = g.channels * (1 if stream_in else g.positions)
         out_n = out_channels * (1 if stream_out else g.out_positions)
-        super().__init__({
+        sig = {
             "i": In(stream.Signature(data.ArrayLayout(in_shape, in_n))),
             "o": Out(stream.Signature(data.ArrayLayout(out_shape, out_n))),
-        })
+        }
+        if self.gather is None and "o_ready_next" in engine.signature.members:
+            sig["o_ready_next"] = In(1)  # the engine drives ``o``: see hwgen.layers.build_layer
+        super().__init__(sig)
 
     def timing_parts(self) -> list[Part]:
         """Fresh token models of the stage's components, input to output (:mod:`hwgen.timing`)."""
@@ -156,6 +159,8 @@ class SpatialStage(wiring.Component):
             chain.append(self.gather)
         if self.window.lookahead:
             m.d.comb += self.window.o_ready_next.eq(self.engine.ready_next)
+        if "o_ready_next" in self.signature.members:
+            m.d.comb += self.engine.o_ready_next.eq(self.o_ready_next)
         wiring.connect(m, wiring.flipped(self.i), chain[0].i)
         for a, b in zip(chain, chain[1:], strict=False):
             wiring.connect(m, a.o, b.i)
@@ -164,7 +169,8 @@ class SpatialStage(wiring.Component):
 
 
 def build_spatial(node: Layer | Pool, *, folded: bool = False, lanes: int = 1, dense: bool = False,
-                  stream_in: bool = False, stream_out: bool = False, **opts: Any) -> SpatialStage:
+                  stream_in: bool = False, stream_out: bool = False, lookahead_out: bool = False,
+                  **opts: Any) -> SpatialStage:
     """The stage of a conv or pool node; ``folded``/``lanes``/``dense`` pick the conv engine.
 
     Pooling has no weights, so every style builds the same pooling engine. ``stream_in`` /
@@ -178,7 +184,7 @@ def build_spatial(node: Layer | Pool, *, folded: bool = False, lanes: int = 1, d
     else:
         from hwgen.conv import conv_engine
 
-        engine = conv_engine(node, folded, lanes, dense, **opts)
+        engine = conv_engine(node, folded, lanes, dense, lookahead=lookahead_out and stream_out, **opts)
         out_shape, out_channels = fmt_shape(node.output), node.out_features
     return SpatialStage(node, engine, fmt_shape(node.input), out_shape, out_channels,
                         stream_in=stream_in, stream_out=stream_out)

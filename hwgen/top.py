@@ -137,7 +137,8 @@ class Accelerator(wiring.Component):
         return [keep[k] if keep is not None and st == self.styles[k] else
                 build_layer(ly, k, st.style, st.lanes,
                             stream_in=sp[k] and (sp[k - 1] if k > 0 else self.map_in),
-                            stream_out=sp[k] and k + 1 < len(sp) and sp[k + 1], **self._opts)
+                            stream_out=sp[k] and k + 1 < len(sp) and sp[k + 1], lookahead_out=True,
+                            **self._opts)
                 for k, (ly, st) in enumerate(zip(self.net.layers, styles, strict=True))]
 
     def _balance(self) -> None:
@@ -184,9 +185,12 @@ class Accelerator(wiring.Component):
         wiring.connect(m, wiring.flipped(self.i), self.iskid.i)
         wiring.connect(m, self.iskid.o, self.deser.i)
         prev = self.deser.o
+        producers = [self.deser, *self.layers]
         for k, (skid, nxt) in enumerate(zip(self.skids, [*self.layers, self.ser], strict=True)):
             m.submodules[f"skid{k}"] = skid
             wiring.connect(m, prev, skid.i)
+            if "o_ready_next" in producers[k].signature.members:  # it plans its stalls a cycle ahead
+                m.d.comb += producers[k].o_ready_next.eq(skid.ready_next)
             wiring.connect(m, skid.o, nxt.i)
             prev = getattr(nxt, "o", None)
         wiring.connect(m, self.ser.o, wiring.flipped(self.o))
