@@ -71,6 +71,11 @@ LOOKAHEAD = {
                  "unrolled", out_lanes=1, seed=31),
     "cc1f": Case((2, 12), (("conv", 3, (3,), (1,), (1,)), ("conv", 2, (3,), (2,), (1,))),
                  "unrolled", layer_styles=((1, "folded:1"),), out_lanes=1, seed=38),
+    "cpcp1u": Case((2, 12), (("conv", 3, (3,), (1,), (1,)), ("max", (2,), (1,)),
+                             ("conv", 2, (3,), (1,), (1,)), ("avg", (2,), (1,))),
+                   "unrolled", out_lanes=1, seed=33),
+    "cpf2u": Case((2, 6, 6), (("conv", 3, (3, 3), (1, 1), (1, 1)), ("max", (2, 2), (2, 2)), ("fc", 3)),
+                  "unrolled", out_lanes=1, seed=34),
 }
 
 
@@ -85,7 +90,9 @@ def test_lookahead_windows_under_stalls(name: str) -> None:
     style, _, lanes = case.style.partition(":")
     dut = Accelerator(net, case.in_lanes, case.out_lanes, style=style, lanes=int(lanes or 1),
                       layer_styles=dict(case.layer_styles))
-    assert all(s.window.lookahead for s in dut.layers)
+    spatial = [s for s in dut.layers if isinstance(s, SpatialStage)]
+    assert all(s.window.lookahead for s in spatial)
+    assert all(s.gather.lookahead for s in spatial if s.gather is not None)
     x = stimulus(net, case.seed, 8)
     b = beats(net.in_features, case.in_lanes)
     pad = np.zeros((len(x), b * case.in_lanes - net.in_features), dtype=np.int64)
