@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hwgen.folded import fold_shape
 from hwgen.layers import LayerStyle
 from zerogate.ir import Layer
 from zerogate.metrics import walked_weights
@@ -28,12 +29,12 @@ BUSY_TARGET = 0.9
 
 
 def busy(entries: int, lanes: int) -> float:
-    """Share of busy lane cycles of ``entries`` on (at most) ``lanes`` lanes, as built: ``T = ceil(
-    entries / lanes)`` steps on the ``ceil(entries / T)`` lanes that get work."""
+    """Share of busy lane cycles of ``entries`` on (at most) ``lanes`` lanes, as the folded engine
+    builds them (:func:`hwgen.folded.fold_shape`)."""
     if entries < 1:
         return 1.0
-    steps = -(-entries // lanes)
-    return entries / (-(-entries // steps) * steps)
+    built, steps = fold_shape(entries, lanes)
+    return entries / (built * steps)
 
 
 def lanes_for(entries: int, positions: int, ii: int, lanes: int) -> int:
@@ -45,10 +46,8 @@ def lanes_for(entries: int, positions: int, ii: int, lanes: int) -> int:
     if -(-entries // lanes) * positions >= ii:  # it paces the chain (or cannot keep up)
         return lanes
     need = max(-(-entries // steps), 1)  # fewest lanes that keep up
-    for n in range(need, max(entries, 1) + 1):
-        if busy(entries, n) >= BUSY_TARGET:
-            return n
-    return need  # pragma: no cover - n == entries is always fully busy
+    # one lane per entry is always fully busy, so the search ends
+    return next(n for n in range(need, max(entries, 1) + 1) if busy(entries, n) >= BUSY_TARGET)
 
 
 def balanced_styles(layers: Sequence[object], styles: Sequence[LayerStyle], ii: int) -> list[LayerStyle]:

@@ -88,3 +88,9 @@ def plan_ready(m: Module, c: wiring.Component, valid_d: Value) -> None:
     ready = Signal(init=1, name="ready")
     m.d.comb += [c.ready_next.eq(~valid_d | c.o_ready_next), c.i.ready.eq(ready)]
     m.d.sync += ready.eq(c.ready_next)
+
+
+def hear_ready_next(m: Module, producer: wiring.Component, ready_next: Value) -> None:
+    """Give ``producer`` its consumer's next ``ready`` if it plans its enables a cycle ahead."""
+    if "o_ready_next" in producer.signature.members:
+        m.d.comb += producer.o_ready_next.eq(ready_next)

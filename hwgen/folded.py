@@ -74,6 +74,13 @@ def registered_ready(steps: int) -> bool:
     return steps >= 3
 
 
+def fold_shape(entries: int, lanes: int) -> tuple[int, int]:
+    """``(lanes built, steps)`` of ``entries`` walked weights asked onto ``lanes`` lanes: ``T =
+    ceil(entries / lanes)`` steps, and only the ``ceil(entries / T)`` lanes that get work."""
+    steps = max(-(-entries // lanes), 1)
+    return max(-(-entries // steps), 1), steps
+
+
 @dataclass(frozen=True)
 class Segment:
     """A run of one row's entries inside one lane's chunk: steps ``start..end`` inclusive."""
@@ -107,11 +114,11 @@ class FoldPlan:
         entries = [(c, i, int(w[c, i])) for c in range(self.n_out) for i in range(self.n_in)
                    if dense or w[c, i] != 0]
         self.macs = len(entries)  # multiply-accumulates per inference (nonzeros, or all slots if dense)
-        self.T = max(-(-len(entries) // lanes), 1)
         # the fewest lanes that still take T steps: a lane whose chunk would be empty (say 4 lanes
         # asked for a 1-nonzero layer, or 3 entries per lane left for a 4th) is not built at all
         self.requested_lanes = lanes
-        self.lanes = lanes = max(-(-len(entries) // self.T), 1)
+        self.lanes, self.T = fold_shape(len(entries), lanes)
+        lanes = self.lanes
         ranges = [weight_range(int(b)) for b in layer.weight_bits]
 
         def wint(c: int, v: int) -> tuple[int, int]:

@@ -21,7 +21,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwgen import timing
-from hwgen.common import fmt_shape, lookahead_ports, plan_ready
+from hwgen.common import fmt_shape, hear_ready_next, lookahead_ports, plan_ready
 from hwgen.timing import Collect, Part, isolated
 from hwgen.window import Geometry, SlidingWindow
 from zerogate.ir import Layer, Pool
@@ -163,11 +163,11 @@ class SpatialStage(wiring.Component):
             m.submodules.gather = self.gather
             chain.append(self.gather)
         # each part that plans its ready a cycle ahead hears its consumer's next ready
-        nxt = [*chain[1:], self]
-        for a, b in zip(chain, nxt, strict=True):
-            if "o_ready_next" in a.signature.members:
-                src = b.o_ready_next if b is self else b.ready_next
-                m.d.comb += a.o_ready_next.eq(src)
+        for a, b in zip(chain, chain[1:], strict=False):
+            if "ready_next" in b.signature.members:
+                hear_ready_next(m, a, b.ready_next)
+        if "o_ready_next" in self.signature.members:
+            hear_ready_next(m, chain[-1], self.o_ready_next)
         wiring.connect(m, wiring.flipped(self.i), chain[0].i)
         for a, b in zip(chain, chain[1:], strict=False):
             wiring.connect(m, a.o, b.i)

@@ -27,7 +27,7 @@ from amaranth.lib.wiring import In, Out
 
 from hwgen import mapbuf
 from hwgen.balance import balanced_styles
-from hwgen.common import fmt_shape
+from hwgen.common import fmt_shape, hear_ready_next
 from hwgen.layers import LayerStyle, build_layer, check_buildable, is_spatial, parse_style
 from hwgen.serdes import Deserializer, Serializer, beats
 from hwgen.skid import SkidBuffer
@@ -189,8 +189,7 @@ class Accelerator(wiring.Component):
         for k, (skid, nxt) in enumerate(zip(self.skids, [*self.layers, self.ser], strict=True)):
             m.submodules[f"skid{k}"] = skid
             wiring.connect(m, prev, skid.i)
-            if "o_ready_next" in producers[k].signature.members:  # it plans its stalls a cycle ahead
-                m.d.comb += producers[k].o_ready_next.eq(skid.ready_next)
+            hear_ready_next(m, producers[k], skid.ready_next)
             wiring.connect(m, skid.o, nxt.i)
             prev = getattr(nxt, "o", None)
         wiring.connect(m, self.ser.o, wiring.flipped(self.o))

@@ -275,14 +275,13 @@ class SlidingWindow(wiring.Component):
             self.i.ready.eq(~pad & (~emit | out_free)),
             step.eq((pad | self.i.valid) & (~emit | out_free)),
         ]
-        # next values of the walk's registers (their D inputs)
-        pad_d, emit_d, valid_d = Signal(), Signal(), Signal()
-        m.d.comb += [pad_d.eq(Mux(step, is_pad(nrow, ncol), pad)),
-                     emit_d.eq(Mux(step, is_emit(nrow, ncol), emit)),
+        # next values of the registers the output's planning needs (their D inputs)
+        emit_d, valid_d = Signal(), Signal()
+        m.d.comb += [emit_d.eq(Mux(step, is_emit(nrow, ncol), emit)),
                      valid_d.eq((step & emit) | (self.o.valid & ~self.o.ready))]
-        m.d.sync += [pad.eq(pad_d), emit.eq(emit_d), self.o.valid.eq(valid_d)]
+        m.d.sync += [emit.eq(emit_d), self.o.valid.eq(valid_d)]
         with m.If(step):
-            m.d.sync += [row.eq(nrow), col.eq(ncol)]
+            m.d.sync += [row.eq(nrow), col.eq(ncol), pad.eq(is_pad(nrow, ncol))]
             # no history at all for a one-tap window: zip stops at the shorter list
             m.d.sync += [h.eq(prev) for h, prev in zip(hist, [cur, *hist], strict=False)]
         # the output register loads at an emitting position whenever it is free, stepping or not
