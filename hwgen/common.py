@@ -1,14 +1,12 @@
 """Small helpers shared by the hardware generators: shapes from formats and from exact bounds,
-and the look-ahead ready of a one-register stream stage."""
+and wiring a stage that plans its enables a cycle ahead."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from amaranth.hdl import Module, Shape, Signal, Value, signed, unsigned
+from amaranth.hdl import Module, Shape, Value, signed, unsigned
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
 from zerogate.errors import UnsupportedError
 from zerogate.fixedpoint import FixedFormat, signed_bits_for
@@ -71,23 +69,6 @@ def check_supported(layer: object, where: str, kinds: tuple[str, ...] = DENSE_KI
                 f"{where} ({name}): its {what} map {shape} has {n} elements, more than the "
                 f"{MAX_MAP_ELEMENTS} a conv/pool stage holds; downsample, pool earlier or use fewer channels"
             )
-
-
-def lookahead_ports(lookahead: bool, members: dict[str, Any]) -> dict[str, Any]:
-    """``members`` plus, with ``lookahead``, ``o_ready_next`` in and ``ready_next`` out."""
-    return {**members, "o_ready_next": In(1), "ready_next": Out(1)} if lookahead else members
-
-
-def plan_ready(m: Module, c: wiring.Component, valid_d: Value) -> None:
-    """``c.i.ready = ~c.o.valid | c.o.ready`` for a one-register stage whose ``o.valid`` will be
-    ``valid_d``; with ``c.lookahead`` a register planned a cycle ahead from ``c.o_ready_next``
-    (the wide enables behind it then start at a flip-flop), its next value on ``c.ready_next``."""
-    if not c.lookahead:
-        m.d.comb += c.i.ready.eq(~c.o.valid | c.o.ready)
-        return
-    ready = Signal(init=1, name="ready")
-    m.d.comb += [c.ready_next.eq(~valid_d | c.o_ready_next), c.i.ready.eq(ready)]
-    m.d.sync += ready.eq(c.ready_next)
 
 
 def hear_ready_next(m: Module, producer: wiring.Component, ready_next: Value) -> None:
