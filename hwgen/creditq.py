@@ -26,6 +26,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hwgen.common import data_register
+
 
 class CreditQueue(wiring.Component):
     """Credits and result queue for a pipeline of ``latency`` cycles (register stages, ``>= 1``).
@@ -68,7 +70,7 @@ class CreditQueue(wiring.Component):
         width = Shape.cast(self.shape).width
         m.submodules.mem = mem = Memory(shape=width, depth=n, init=[])
         wr, rd = mem.write_port(), mem.read_port(domain="comb")
-        w_data, o_payload = Value.cast(self.w_data), Value.cast(self.o.payload)
+        w_data, o_payload = Value.cast(self.w_data), data_register(m, self.o.payload, "payload")
         wp = Signal(range(n), name="wp")
         rp = Signal(range(n), name="rp")
         count = Signal(range(n + 1), name="count")

@@ -21,6 +21,8 @@ from amaranth.hdl import Cat, Module, Mux, ShapeLike, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hwgen.common import data_register
+
 #: Cycles from the clock edge that completes a map to ``o.valid`` of its first position.
 READ_LATENCY = 3
 
@@ -71,6 +73,7 @@ class MapBuffer(wiring.Component):
         m.d.comb += [en.eq(~self.o.valid | self.o.ready), issue.eq(en & full.bit_select(rb, 1)),
                      r_last.eq((r_word == W - 1) & (r_lane == L - 1))]
         rd_lane, rd_valid = Signal(range(L)), Signal()
+        payload = data_register(m, self.o.payload, "payload")
         for c in range(self.channels):
             mem = memory.Memory(shape=word, depth=2 << word_bits, init=[])
             m.submodules[f"bank{c}"] = mem
@@ -79,7 +82,7 @@ class MapBuffer(wiring.Component):
                          wp.en.eq(w_fire & (wc == c)),
                          rport.addr.eq(Cat(r_word[:word_bits], rb)), rport.en.eq(en)]
             with m.If(en):
-                m.d.sync += self.o.payload[c].eq(rport.data[rd_lane])
+                m.d.sync += payload[c].eq(rport.data[rd_lane])
         with m.If(en):
             m.d.sync += [rd_valid.eq(issue), rd_lane.eq(r_lane), self.o.valid.eq(rd_valid)]
         with m.If(w_fire):

@@ -12,7 +12,7 @@ from amaranth.hdl import Module, Mux, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hwgen.common import fmt_shape
+from hwgen.common import data_register, fmt_shape
 from hwgen.window import Geometry
 from zerogate.fixedpoint import Rounding
 from zerogate.ir import LayerKind, Pool
@@ -46,11 +46,12 @@ class PoolEngine(wiring.Component):
         m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
         with m.If(self.i.ready):
             m.d.sync += self.o.valid.eq(self.i.valid)
+        payload = data_register(m, self.o.payload, "payload")
         for c in range(self.g.channels):
             xs = [self.i.payload[c * taps + t] for t in range(taps)]
             y = self._max(xs) if self.pool.kind is LayerKind.MAXPOOL else self._avg(xs)
             with m.If(self.i.valid & self.i.ready):
-                m.d.sync += self.o.payload[c].eq(y)
+                m.d.sync += payload[c].eq(y)
         return m
 
     @staticmethod

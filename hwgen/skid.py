@@ -13,6 +13,8 @@ from amaranth.hdl import Module, ShapeLike, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hwgen.common import data_register
+
 
 class SkidBuffer(wiring.Component):
     """Stream register stage with registered ``ready``; never loses, duplicates or reorders."""
@@ -30,7 +32,8 @@ class SkidBuffer(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         skid_valid = Signal()
-        skid = Signal(self.shape)
+        skid = Signal(self.shape, reset_less=True)
+        payload = data_register(m, self.o.payload, "payload")
         out_free = ~self.o.valid | self.o.ready
         skid_d = Signal()  # skid_valid's next value: the skid fills while the output stalls
         m.d.comb += [self.i.ready.eq(~skid_valid), skid_d.eq(~out_free & (skid_valid | self.i.valid)),
@@ -38,9 +41,9 @@ class SkidBuffer(wiring.Component):
         m.d.sync += skid_valid.eq(skid_d)
         with m.If(out_free):
             with m.If(skid_valid):
-                m.d.sync += [self.o.payload.eq(skid), self.o.valid.eq(1)]
+                m.d.sync += [payload.eq(skid), self.o.valid.eq(1)]
             with m.Else():
-                m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
+                m.d.sync += [payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
         # the skid register samples whenever it is free, so its enable is ``~skid_valid`` (a register)
         # rather than a function of the downstream ``ready``: that high-fanout path set Fmax
         with m.If(~skid_valid):

@@ -21,7 +21,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwgen import timing
-from hwgen.common import fmt_shape, hear_ready_next
+from hwgen.common import data_register, fmt_shape, hear_ready_next
 from hwgen.timing import Collect, Part, isolated
 from hwgen.window import Geometry, SlidingWindow
 from zerogate.ir import Layer, Pool
@@ -87,13 +87,14 @@ class Gather(wiring.Component):
         n = self.positions
         p = Signal(range(n), name="position")
         m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        payload = data_register(m, self.o.payload, "payload")
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         with m.If(self.i.valid & self.i.ready):
             with m.Switch(p):
                 for k in range(n):
                     with m.Case(k):
-                        m.d.sync += [self.o.payload[c * n + k].eq(self.i.payload[c])
+                        m.d.sync += [payload[c * n + k].eq(self.i.payload[c])
                                      for c in range(self.channels)]
             with m.If(p == n - 1):
                 m.d.sync += [p.eq(0), self.o.valid.eq(1)]

@@ -24,6 +24,7 @@ from amaranth.hdl import Module, Mux, ShapeLike, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hwgen.common import data_register
 from zerogate.errors import UnsupportedError
 from zerogate.ir import Layer, LayerKind, Pool
 from zerogate.ir.types import conv_out_size
@@ -293,13 +294,14 @@ class SlidingWindow(wiring.Component):
             m.d.sync += [out_free.eq(free_d), load.eq(emit_d & free_d)]
         else:
             m.d.comb += [out_free.eq(~self.o.valid | self.o.ready), load.eq(emit & out_free)]
+        payload = data_register(m, self.o.payload, "payload")
         with m.If(load):
             src = [cur, *hist]
             for c in range(g.channels):
                 for kh in range(kh_n):
                     for kw in range(kw_n):
                         tap = src[g.tap_delay(kh, kw)][c]
-                        m.d.sync += self.o.payload[(c * kh_n + kh) * kw_n + kw].eq(tap)
+                        m.d.sync += payload[(c * kh_n + kh) * kw_n + kw].eq(tap)
         return m
 
 
