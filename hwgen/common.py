@@ -1,13 +1,12 @@
 """Small helpers shared by the hardware generators: shapes from formats and from exact bounds,
-and wiring a stage that plans its enables a cycle ahead."""
+reset-less payload registers, and wiring a stage that plans its enables a cycle ahead."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from amaranth.hdl import Module, Shape, Signal, Value, signed, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 
 from zerogate.errors import UnsupportedError
 from zerogate.fixedpoint import FixedFormat, signed_bits_for
@@ -72,7 +71,7 @@ def check_supported(layer: object, where: str, kinds: tuple[str, ...] = DENSE_KI
             )
 
 
-def data_register(m: Module, port: Any, name: str) -> Any:
+def data_register(m: Module, port: Value | data.View, name: str) -> Value | data.View:
     """A reset-less register that drives ``port`` (a stream payload), to assign in ``m.d.sync``.
 
     Data needs no reset: ``valid`` says when it means something. A reset on every payload bit made

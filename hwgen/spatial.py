@@ -21,7 +21,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwgen import timing
-from hwgen.common import data_register, fmt_shape, hear_ready_next
+from hwgen.common import data_register, fmt_shape
 from hwgen.timing import Collect, Part, isolated
 from hwgen.window import Geometry, SlidingWindow
 from zerogate.ir import Layer, Pool
@@ -138,7 +138,7 @@ class SpatialStage(wiring.Component):
             "i": In(stream.Signature(data.ArrayLayout(in_shape, in_n))),
             "o": Out(stream.Signature(data.ArrayLayout(out_shape, out_n))),
         }
-        if self.gather is None and "o_ready_next" in engine.signature.members:
+        if "o_ready_next" in engine.signature.members:  # only with stream_out: see build_spatial
             sig["o_ready_next"] = In(1)  # the engine drives ``o``: see hwgen.layers.build_layer
         super().__init__(sig)
 
@@ -159,12 +159,11 @@ class SpatialStage(wiring.Component):
         if self.gather is not None:
             m.submodules.gather = self.gather
             chain.append(self.gather)
-        # each part that plans its ready a cycle ahead hears its consumer's next ready
-        for a, b in zip(chain, chain[1:], strict=False):
-            if "ready_next" in b.signature.members:
-                hear_ready_next(m, a, b.ready_next)
+        # the window (and a streaming engine) plan their enables from their consumer's next ready
+        if self.window.lookahead:
+            m.d.comb += self.window.o_ready_next.eq(self.engine.ready_next)
         if "o_ready_next" in self.signature.members:
-            hear_ready_next(m, chain[-1], self.o_ready_next)
+            m.d.comb += self.engine.o_ready_next.eq(self.o_ready_next)
         wiring.connect(m, wiring.flipped(self.i), chain[0].i)
         for a, b in zip(chain, chain[1:], strict=False):
             wiring.connect(m, a.o, b.i)
