@@ -280,6 +280,29 @@ def sweep(pts: list[Point], seed: int, root: Path, *, synth: bool = True,
     return rows
 
 
+def merge(sources: list[Path], root: Path) -> list[str]:
+    """Import the designs measured under other roots into ``root``, with the commands that measured them.
+
+    A sweep split over roots (one per core, or a re-measure under a new generator) becomes one
+    report this way. An imported row replaces ``root``'s row of the same design, as a later row of
+    a resumed sweep does. Returns the problems (a root without results), empty when all merged."""
+    problems = [f"{src} has no results.jsonl (not a bench-hw --root?)" for src in sources
+                if not (src / "results.jsonl").is_file()]
+    if problems:
+        return problems
+    root.mkdir(parents=True, exist_ok=True)
+    log = root / "commands.txt"
+    done = log.read_text().splitlines() if log.is_file() else []
+    rows = _cached(root / "results.jsonl")
+    for src in sources:
+        rows.update(_cached(src / "results.jsonl"))
+        theirs = src / "commands.txt"
+        done += [c for c in (theirs.read_text().splitlines() if theirs.is_file() else []) if c not in done]
+    write_atomic(root / "results.jsonl", "".join(json.dumps(asdict(r)) + "\n" for r in rows.values()))
+    write_atomic(log, "\n".join(done) + "\n")
+    return []
+
+
 def _fmt(v: Any, spec: str = "") -> str:
     return "–" if v is None else format(v, spec)
 
@@ -485,6 +508,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=Path("docs/benchmarks/hardware.md"))
     ap.add_argument("--root", type=Path, default=None, help="cache and work folder (default build/bench-hw)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--merge", type=Path, action="append", default=[], metavar="ROOT",
+                    help="import the designs measured under another --root (repeatable; they replace this "
+                    "root's rows of the same designs) and rewrite the report; measures nothing")
     return ap.parse_args(argv)
 
 
@@ -503,15 +529,22 @@ def main(argv: list[str] | None = None) -> int:
     root = args.root or Path("build/bench-hw") / scale
     given = sys.argv[1:] if argv is None else argv
     command = " ".join(["nox -s bench-hw --", *map(shlex.quote, given)]) if given else "nox -s bench-hw"
-    pts = list(points(models, tuple(args.sparsities), tuple(args.bits), styles))
-    sweep(pts, args.seed, root, synth=not args.no_synth, pnr_minutes=args.pnr_minutes, tries=args.pnr_tries)
-    # the report holds every design measured in this folder, so partial sweeps add up; the
-    # commands that measured them are listed with it
     log = root / "commands.txt"
+    if args.merge:
+        problems = merge(args.merge, root)
+        if problems:
+            print(f"bench-hw: error: {problems[0]}", file=sys.stderr)
+            return 2
+    else:
+        pts = list(points(models, tuple(args.sparsities), tuple(args.bits), styles))
+        sweep(pts, args.seed, root, synth=not args.no_synth, pnr_minutes=args.pnr_minutes,
+              tries=args.pnr_tries)
+        # the report holds every design measured in this folder, so partial sweeps add up; the
+        # commands that measured them are listed with it
+        done = log.read_text().splitlines() if log.is_file() else []
+        if command not in done:
+            write_atomic(log, "\n".join([*done, command]) + "\n")
     done = log.read_text().splitlines() if log.is_file() else []
-    if command not in done:
-        log.write_text("\n".join([*done, command]) + "\n")
-        done.append(command)
     rows = sorted(_cached(root / "results.jsonl").values(),
                   key=lambda r: (MODELS.index(r.model), r.bits, r.style.startswith("dense"), r.style,
                                  r.target_sparsity))

@@ -1,7 +1,9 @@
 """bench.hw on a tiny network (no synthesis): what the benchmark reports is what simulation measured."""
 
+import json
 import math
 import subprocess
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -46,3 +48,31 @@ def test_a_design_still_routing_at_the_limit_is_recorded(tmp_path: Path, small_n
     assert "did not finish within" in row.note and "Yosys's counts" in row.note
     text = hw.report([row], "python -m bench.hw", 1.0, "quick")
     assert "Not routed in the time given" in text and "did not finish within" in text
+
+
+def _row(style: str, lut4: int) -> hw.Row:
+    return hw.Row(key=f"digits-mlp|0.9|4|{style}", model="digits-mlp", target_sparsity=0.9, bits=4,
+                  style=style, lanes=1, sparsity=0.9, nnz=10, weights=100, macs=10, vectors=8, matches=8,
+                  cycles_sim=8, cycles_model=8, latency=3, lut4=lut4, fmax_mhz=120.0, harness=True)
+
+
+def _root(path: Path, rows: list[hw.Row], command: str) -> Path:
+    path.mkdir()
+    (path / "results.jsonl").write_text("".join(json.dumps(asdict(r)) + "\n" for r in rows))
+    (path / "commands.txt").write_text(command + "\n")
+    return path
+
+
+def test_merge_joins_roots_later_rows_win(tmp_path: Path) -> None:
+    """``--merge``: a sweep split over roots becomes one report; the imported row of a design replaces
+    the older one, and every command that measured a row is listed."""
+    a = _root(tmp_path / "a", [_row("unrolled", 111), _row("dense-unrolled", 999)], "cmd-a")
+    b = _root(tmp_path / "b", [_row("unrolled", 222)], "cmd-b")
+    out = tmp_path / "hardware.md"
+    assert hw.main(["--root", str(a), "--merge", str(b), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| 222 |" in text and "| 111 |" not in text and "| 999 |" in text
+    assert "`cmd-a`, `cmd-b`" in text
+    assert "22.2% of dense unrolled" in text  # LUT-eq 222 ÷ 999, the finding uses the merged rows
+    assert hw.main(["--root", str(a), "--merge", str(tmp_path / "none"), "--out", str(out)]) == 2
+    assert out.read_text() == text  # a bad root writes nothing
