@@ -226,8 +226,8 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
                 for k, v in yosys_counts(parse_yosys_stat_json(stat.read_text())).items():
                     setattr(row, k, v - own_ff if k == "ff" else v)
             row.fits = not isinstance(e, DoesNotFitError)
-            tried = (f" ({'; '.join(f'seed {s} {a}' for s, a in tries)})" if pnr_minutes and len(tries) > 1
-                     else "")
+            tried = (f" ({'; '.join(f'seed {s} {a}' for s, a in tries)})"
+                     if isinstance(e, ToolTimeout) and pnr_minutes and len(tries) > 1 else "")
             row.note = str(e).split(" (log:")[0] + tried + "; LUT4, carry, FF, DSP, BRAM are Yosys's counts"
         secs["ecp5"] = round(time.perf_counter() - t, 1)
     for f in (work / "ecp5").glob("*"):  # keep the logs (nextpnr's critical path), drop the big files
