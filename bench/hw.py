@@ -350,7 +350,7 @@ def _table(rows: list[Row]) -> list[str]:
                    f"{'–' if eff is None else f'{eff:.1%}'} | {r.generator or '–'} |")
     notes = [f"- {_style(r)}, {r.model} {r.bits}-bit, {r.sparsity:.1%}: "
              + (r.note or f"nextpnr seed {r.seed} {r.router}") + "."
-             for r in rows if r.note or (r.router or "router1") != "router1"]
+             for r in rows if r.note or (r.router or "router1") != "router1" or (r.seed or 1) != 1]
     return out + (["", *notes] if notes else [])
 
 
