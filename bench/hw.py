@@ -536,14 +536,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench-hw: error: {problems[0]}", file=sys.stderr)
             return 2
     else:
-        pts = list(points(models, tuple(args.sparsities), tuple(args.bits), styles))
-        sweep(pts, args.seed, root, synth=not args.no_synth, pnr_minutes=args.pnr_minutes,
-              tries=args.pnr_tries)
         # the report holds every design measured in this folder, so partial sweeps add up; the
-        # commands that measured them are listed with it
+        # commands that measured them are listed with it (logged first: a stopped run's rows count)
         done = log.read_text().splitlines() if log.is_file() else []
         if command not in done:
             write_atomic(log, "\n".join([*done, command]) + "\n")
+        pts = list(points(models, tuple(args.sparsities), tuple(args.bits), styles))
+        sweep(pts, args.seed, root, synth=not args.no_synth, pnr_minutes=args.pnr_minutes,
+              tries=args.pnr_tries)
     done = log.read_text().splitlines() if log.is_file() else []
     rows = sorted(_cached(root / "results.jsonl").values(),
                   key=lambda r: (MODELS.index(r.model), r.bits, r.style.startswith("dense"), r.style,
