@@ -13,7 +13,8 @@ MULT18X18D is priced at the ~55 LUT4 of a soft 8x8 multiplier); BRAM is listed a
 The IRs are made by the sequential baseline (magnitude pruning, then QAT; reduced epochs: the
 hardware, not the accuracy, is measured here). The dense baselines ignore sparsity, so they are
 built once per model and width. Results are cached in ``build/bench-hw/<scale>/results.jsonl``;
-a rerun only measures what is missing.
+a rerun only measures what is missing, and ``--merge`` joins the roots of a sweep split over
+several runs (one per core) into one report.
 """
 
 from __future__ import annotations
