@@ -275,33 +275,45 @@ def sweep(pts: list[Point], seed: int, root: Path, *, synth: bool = True,
             row = measure(p, net, x, root / "work" / p.key.replace("|", "_").replace(":", "-"), synth=synth,
                           pnr_minutes=pnr_minutes, tries=tries)
             with cache.open("a") as f:
-                f.write(json.dumps(asdict(row)) + "\n")
+                f.write(_jsonl(row))
         log(f"[{k + 1}/{len(pts)}] {_line(row)}")
         rows.append(row)
     return rows
 
 
-def merge(sources: list[Path], root: Path) -> list[str]:
+def _jsonl(row: Row) -> str:
+    return json.dumps(asdict(row)) + "\n"
+
+
+def commands(root: Path) -> list[str]:
+    """The commands that measured the rows of ``root``, in the order they first ran."""
+    log = root / "commands.txt"
+    return log.read_text().splitlines() if log.is_file() else []
+
+
+def log_commands(root: Path, new: list[str]) -> None:
+    """Add to ``root``'s command log those of ``new`` it does not list yet."""
+    done = commands(root)
+    added = [c for c in dict.fromkeys(new) if c not in done]
+    if added:
+        write_atomic(root / "commands.txt", "\n".join([*done, *added]) + "\n")
+
+
+def merge(sources: list[Path], root: Path) -> str | None:
     """Import the designs measured under other roots into ``root``, with the commands that measured them.
 
     A sweep split over roots (one per core, or a re-measure under a new generator) becomes one
     report this way. An imported row replaces ``root``'s row of the same design, as a later row of
-    a resumed sweep does. Returns the problems (a root without results), empty when all merged."""
-    problems = [f"{src} has no results.jsonl (not a bench-hw --root?)" for src in sources
-                if not (src / "results.jsonl").is_file()]
-    if problems:
-        return problems
-    root.mkdir(parents=True, exist_ok=True)
-    log = root / "commands.txt"
-    done = log.read_text().splitlines() if log.is_file() else []
+    a resumed sweep does. Returns the problem (a root without results), None when all merged."""
+    missing = next((src for src in sources if not (src / "results.jsonl").is_file()), None)
+    if missing is not None:
+        return f"{missing} has no results.jsonl (not a bench-hw --root?)"
     rows = _cached(root / "results.jsonl")
     for src in sources:
         rows.update(_cached(src / "results.jsonl"))
-        theirs = src / "commands.txt"
-        done += [c for c in (theirs.read_text().splitlines() if theirs.is_file() else []) if c not in done]
-    write_atomic(root / "results.jsonl", "".join(json.dumps(asdict(r)) + "\n" for r in rows.values()))
-    write_atomic(log, "\n".join(done) + "\n")
-    return []
+    write_atomic(root / "results.jsonl", "".join(map(_jsonl, rows.values())))
+    log_commands(root, [c for src in sources for c in commands(src)])
+    return None
 
 
 def _fmt(v: Any, spec: str = "") -> str:
@@ -530,22 +542,19 @@ def main(argv: list[str] | None = None) -> int:
     root = args.root or Path("build/bench-hw") / scale
     given = sys.argv[1:] if argv is None else argv
     command = " ".join(["nox -s bench-hw --", *map(shlex.quote, given)]) if given else "nox -s bench-hw"
-    log = root / "commands.txt"
     if args.merge:
-        problems = merge(args.merge, root)
-        if problems:
-            print(f"bench-hw: error: {problems[0]}", file=sys.stderr)
+        problem = merge(args.merge, root)
+        if problem:
+            print(f"bench-hw: error: {problem}", file=sys.stderr)
             return 2
     else:
         # the report holds every design measured in this folder, so partial sweeps add up; the
         # commands that measured them are listed with it (logged first: a stopped run's rows count)
-        done = log.read_text().splitlines() if log.is_file() else []
-        if command not in done:
-            write_atomic(log, "\n".join([*done, command]) + "\n")
+        log_commands(root, [command])
         pts = list(points(models, tuple(args.sparsities), tuple(args.bits), styles))
         sweep(pts, args.seed, root, synth=not args.no_synth, pnr_minutes=args.pnr_minutes,
               tries=args.pnr_tries)
-    done = log.read_text().splitlines() if log.is_file() else []
+    done = commands(root)
     rows = sorted(_cached(root / "results.jsonl").values(),
                   key=lambda r: (MODELS.index(r.model), r.bits, r.style.startswith("dense"), r.style,
                                  r.target_sparsity))
