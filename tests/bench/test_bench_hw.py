@@ -76,3 +76,12 @@ def test_merge_joins_roots_later_rows_win(tmp_path: Path) -> None:
     assert "22.2% of dense unrolled" in text  # LUT-eq 222 ÷ 999, the finding uses the merged rows
     assert hw.main(["--root", str(a), "--merge", str(tmp_path / "none"), "--out", str(out)]) == 2
     assert out.read_text() == text  # a bad root writes nothing
+
+
+@pytest.mark.parametrize(("fmax", "verdict"), [(99.97, "NOT met by 1."), (100.0, "met.")])
+def test_fmax_finding_does_not_round_a_miss_up(fmax: float, verdict: str) -> None:
+    """nextpnr's 99.97 MHz fails a 100 MHz target: the report shows its two decimals and says so."""
+    slow = hw.Row(**{**asdict(_row("unrolled", 111)), "fmax_mhz": fmax})
+    fast = hw.Row(**{**asdict(_row("unrolled", 111)), "key": "other", "fmax_mhz": 130.0})
+    text = "\n".join(hw.findings([slow, fast]))
+    assert f"lowest {fmax:.2f} MHz" in text and f"over 2 designs; target ≥ 100 MHz: {verdict}" in text
