@@ -3,7 +3,7 @@
 import json
 import math
 import subprocess
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +81,7 @@ def test_merge_joins_roots_later_rows_win(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("fmax", "verdict"), [(99.97, "NOT met by 1."), (100.0, "met.")])
 def test_fmax_finding_does_not_round_a_miss_up(fmax: float, verdict: str) -> None:
     """nextpnr's 99.97 MHz fails a 100 MHz target: the report shows its two decimals and says so."""
-    slow = hw.Row(**{**asdict(_row("unrolled", 111)), "fmax_mhz": fmax})
-    fast = hw.Row(**{**asdict(_row("unrolled", 111)), "key": "other", "fmax_mhz": 130.0})
+    slow = replace(_row("unrolled", 111), fmax_mhz=fmax)
+    fast = replace(slow, key="other", fmax_mhz=130.0)
     text = "\n".join(hw.findings([slow, fast]))
     assert f"lowest {fmax:.2f} MHz" in text and f"over 2 designs; target ≥ 100 MHz: {verdict}" in text
