@@ -14,7 +14,9 @@ The IRs are made by the sequential baseline (magnitude pruning, then QAT; reduce
 hardware, not the accuracy, is measured here). The dense baselines ignore sparsity, so they are
 built once per model and width. Results are cached in ``build/bench-hw/<scale>/results.jsonl``;
 a rerun only measures what is missing, and ``--merge`` joins the roots of a sweep split over
-several runs (one per core) into one report.
+several runs (one per core) into one report. The report's rows and commands are also written
+beside it (``hardware.json``), so ``--merge docs/benchmarks/hardware.json`` gives a fresh checkout
+the committed rows back, to re-render or to extend.
 """
 
 from __future__ import annotations
@@ -301,20 +303,57 @@ def log_commands(root: Path, new: list[str]) -> None:
         write_atomic(root / "commands.txt", "\n".join([*done, *added]) + "\n")
 
 
-def merge(sources: list[Path], root: Path) -> str | None:
-    """Import the designs measured under other roots into ``root``, with the commands that measured them.
+#: Version of the report's data file (``hardware.json`` beside ``hardware.md``).
+DATA_FORMAT = 1
 
-    A sweep split over roots (one per core, or a re-measure under a new generator) becomes one
-    report this way. An imported row replaces ``root``'s row of the same design, as a later row of
-    a resumed sweep does. Returns the problem (a root without results), None when all merged."""
-    missing = next((src for src in sources if not (src / "results.jsonl").is_file()), None)
-    if missing is not None:
-        return f"{missing} has no results.jsonl (not a bench-hw --root?)"
+
+def data_path(report_path: Path) -> Path:
+    """The data file kept beside a report: its rows and commands, so that the report can be
+    re-rendered and extended on a checkout whose ``build/`` folder is gone."""
+    return report_path.with_suffix(".json")
+
+
+def save_data(path: Path, rows: list[Row], cmds: list[str]) -> None:
+    doc = {"format": DATA_FORMAT, "commands": cmds, "rows": [asdict(r) for r in rows]}
+    write_atomic(path, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+
+
+def load_data(path: Path) -> tuple[dict[str, Row], list[str]]:
+    """Rows and commands of a report's data file; ``ValueError`` names what is wrong with it."""
+    try:
+        doc = json.loads(path.read_text())
+        if doc.get("format") != DATA_FORMAT:
+            raise ValueError(f"format {doc.get('format')!r}, this bench-hw reads format {DATA_FORMAT}")
+        return {r.key: r for r in (Row(**d) for d in doc["rows"])}, [str(c) for c in doc["commands"]]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"not a bench-hw data file ({type(e).__name__}: {e})") from None
+
+
+def merge(sources: list[Path], root: Path) -> str | None:
+    """Import the designs measured elsewhere into ``root``, with the commands that measured them.
+
+    A source is another root or a report's data file (:func:`data_path`). A sweep split over
+    roots (one per core, or a re-measure under a new generator) becomes one report this way, and a
+    fresh checkout gets the committed report's rows back. An imported row replaces ``root``'s row of
+    the same design, as a later row of a resumed sweep does. Returns the problem (a source without
+    results), None when all merged; nothing is written then."""
     rows = _cached(root / "results.jsonl")
+    cmds: list[str] = []
     for src in sources:
-        rows.update(_cached(src / "results.jsonl"))
+        if src.is_file():
+            try:
+                got, more = load_data(src)
+            except ValueError as e:
+                return f"{src}: {e}"
+        elif (src / "results.jsonl").is_file():
+            got, more = _cached(src / "results.jsonl"), commands(src)
+        else:
+            return f"{src} is neither a bench-hw --root (no results.jsonl) nor a report's data file"
+        rows.update(got)
+        cmds += more
+    root.mkdir(parents=True, exist_ok=True)
     write_atomic(root / "results.jsonl", "".join(map(_jsonl, rows.values())))
-    log_commands(root, [c for src in sources for c in commands(src)])
+    log_commands(root, cmds)
     return None
 
 
@@ -526,8 +565,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--root", type=Path, default=None, help="cache and work folder (default build/bench-hw)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--merge", type=Path, action="append", default=[], metavar="ROOT",
-                    help="import the designs measured under another --root (repeatable; they replace this "
-                    "root's rows of the same designs) and rewrite the report; measures nothing")
+                    help="import the designs measured under another --root or in a report's data file "
+                    "(hardware.json; repeatable; they replace this root's rows of the same designs) and "
+                    "rewrite the report; measures nothing")
     return ap.parse_args(argv)
 
 
@@ -563,8 +603,9 @@ def main(argv: list[str] | None = None) -> int:
                   key=lambda r: (MODELS.index(r.model), r.bits, r.style.startswith("dense"), r.style,
                                  r.target_sparsity))
     seconds = sum(sum(r.seconds.values()) for r in rows)
+    save_data(data_path(args.out), rows, done)
     write_atomic(args.out, report(rows, "`, `".join(done), seconds, scale))
-    print(f"wrote {args.out} ({len(rows)} designs)")
+    print(f"wrote {args.out} and {data_path(args.out).name} ({len(rows)} designs)")
     return 0
 
 

@@ -78,6 +78,26 @@ def test_merge_joins_roots_later_rows_win(tmp_path: Path) -> None:
     assert out.read_text() == text  # a bad root writes nothing
 
 
+def test_report_data_file_restores_the_rows_on_a_fresh_root(tmp_path: Path) -> None:
+    """``hardware.json`` beside the report: merged into an empty root (a fresh checkout has no
+    ``build/``), it renders the same report and takes new rows; a corrupt one is refused."""
+    a = _root(tmp_path / "a", [_row("unrolled", 111), _row("dense-unrolled", 999)], "cmd-a")
+    out = tmp_path / "docs" / "hardware.md"
+    out.parent.mkdir()
+    assert hw.main(["--root", str(a), "--merge", str(a), "--out", str(out)]) == 0
+    data = hw.data_path(out)
+    assert data.name == "hardware.json" and json.loads(data.read_text())["format"] == hw.DATA_FORMAT
+    again = tmp_path / "again.md"
+    assert hw.main(["--root", str(tmp_path / "fresh"), "--merge", str(data), "--out", str(again)]) == 0
+    assert again.read_text() == out.read_text()
+    b = _root(tmp_path / "b", [_row("unrolled", 222)], "cmd-b")
+    assert hw.main(["--root", str(tmp_path / "fresh"), "--merge", str(b), "--out", str(again)]) == 0
+    assert "| 222 |" in again.read_text() and "`cmd-a`, `cmd-b`" in again.read_text()
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": 1, "rows": [{"key": 1}]}')
+    assert hw.main(["--root", str(tmp_path / "fresh"), "--merge", str(bad), "--out", str(again)]) == 2
+
+
 @pytest.mark.parametrize(("fmax", "verdict"), [(99.97, "NOT met by 1."), (100.0, "met.")])
 def test_fmax_finding_does_not_round_a_miss_up(fmax: float, verdict: str) -> None:
     """nextpnr's 99.97 MHz fails a 100 MHz target: the report shows its two decimals and says so."""
