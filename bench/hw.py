@@ -421,9 +421,19 @@ def _layer_table(rows: list[Row]) -> list[str]:
     return out
 
 
-def findings(rows: list[Row]) -> list[str]:
-    """The issue's claims, each checked against the rows (reached or not, with the numbers)."""
+def findings(rows: list[Row], expected: list[Point] | tuple[Point, ...] = ()) -> list[str]:
+    """The issue's claims, each checked against the rows (reached or not, with the numbers).
+
+    ``expected``: the sweep the report stands for; designs of it without a row are named, so a
+    partial report cannot pass for a whole one."""
     out = []
+    if expected:
+        have = {r.key for r in rows}
+        gone = [p for p in expected if p.key not in have]
+        names = [f"{p.model} {p.bits}-bit " + ("" if p.style.startswith("dense") else f"{p.sparsity:.0%} ")
+                 + p.style for p in gone]
+        out.append(f"- Coverage: {len(expected) - len(gone)} of the sweep's {len(expected)} designs are "
+                   "measured" + (f"; not yet: {', '.join(names)}." if gone else "."))
     bad = [r for r in rows if r.matches != r.vectors]
     failed = f"; FAILED: {', '.join(r.key for r in bad)}" if bad else "."
     out.append(f"- Bit-exact: {len(rows) - len(bad)} of {len(rows)} designs match the golden model on every "
@@ -513,7 +523,8 @@ def report(rows: list[Row], command: str, seconds: float, scale: str) -> str:
         "",
         "## Findings",
         "",
-        *findings(rows),
+        *findings(rows, [] if scale == "quick" else list(points(list(MODELS), SPARSITIES, BITS,
+                                                                 SPARSE_STYLES + DENSE_STYLES))),
         "",
         "## Designs",
         "",

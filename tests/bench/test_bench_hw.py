@@ -105,3 +105,14 @@ def test_fmax_finding_does_not_round_a_miss_up(fmax: float, verdict: str) -> Non
     fast = replace(slow, key="other", fmax_mhz=130.0)
     text = "\n".join(hw.findings([slow, fast]))
     assert f"lowest {fmax:.2f} MHz" in text and f"over 2 designs; target ≥ 100 MHz: {verdict}" in text
+
+
+def test_a_partial_report_names_the_designs_it_lacks() -> None:
+    """A report for the default sweep lists the designs it has no row for."""
+    expected = list(hw.points(list(hw.MODELS), hw.SPARSITIES, hw.BITS, hw.SPARSE_STYLES + hw.DENSE_STYLES))
+    assert len(expected) == 60
+    text = "\n".join(hw.findings([_row("unrolled", 111)], expected))
+    assert "Coverage: 1 of the sweep's 60 designs are measured; not yet: digits-mlp 4-bit 0% unrolled" in text
+    assert "digits-mlp 4-bit 90% unrolled," not in text and "kws1d 8-bit dense-folded:4." in text
+    done = [replace(_row("unrolled", 1), key=p.key) for p in expected]
+    assert "Coverage: 60 of the sweep's 60 designs are measured." in "\n".join(hw.findings(done, expected))
