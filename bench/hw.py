@@ -51,6 +51,9 @@ TRAIN = {"prune_steps": 3, "finetune_epochs": 4, "qat_epochs": 8}
 LUT_EQ = "LUT4 + 2·carry + 6·LUTRAM + 55·DSP"
 #: The issue's Fmax target, and the constraint nextpnr is given (the flow's default).
 FMAX_TARGET_MHZ = 100.0
+#: A row whose Yosys run hit the ABC reintegration assertion and was synthesized again with the
+#: flow's pre-pass: a different script, so its cell counts and Fmax are not strictly comparable.
+PREPASS_NOTE = "Yosys ran with its pre-pass (flatten, memory -nomap, opt, wreduce) after an ABC assertion"
 #: nextpnr (seed, router) runs tried in turn when ``--pnr-minutes`` stops one; the first is the
 #: flow's default. router1 circled for good on the big unrolled CNNs, where router2 took 2 min.
 PNR_TRIES = ((1, "router1"), (1, "router2"), (2, "router1"))
@@ -235,6 +238,8 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
                      if isinstance(e, ToolTimeout) and pnr_minutes and len(tries) > 1 else "")
             row.note = str(e).split(" (log:")[0] + tried + "; LUT4, carry, FF, DSP, BRAM are Yosys's counts"
         secs["ecp5"] = round(time.perf_counter() - t, 1)
+        if (work / "ecp5" / "yosys.first-attempt.log").is_file():  # zerogate.flow.common.synthesize
+            row.note = "; ".join(filter(None, [row.note, PREPASS_NOTE]))
     for f in (work / "ecp5").glob("*"):  # keep the logs (nextpnr's critical path), drop the big files
         if f.is_file() and f.suffix not in (".log", ".txt") and f.stat().st_size > 1 << 20:
             f.unlink()

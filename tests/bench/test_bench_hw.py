@@ -50,6 +50,27 @@ def test_a_design_still_routing_at_the_limit_is_recorded(tmp_path: Path, small_n
     assert "Not routed in the time given" in text and "did not finish within" in text
 
 
+def test_a_row_synthesized_with_the_yosys_prepass_says_so(tmp_path: Path, small_net: Network,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flow's second Yosys script (after its ABC assertion) leaves ``yosys.first-attempt.log``;
+    the row notes it, since its counts come from another script. Yosys here is a stand-in: the
+    assertion cannot be provoked on purpose, and only the bookkeeping is under test."""
+    import zerogate.flow
+    from zerogate.errors import ToolTimeout
+
+    def fake_synth(sources: list[Path], top: str, work: Path, **_: object) -> None:
+        work.mkdir(parents=True)
+        (work / "yosys.first-attempt.log").write_text("ERROR: Assert failed\n")
+        raise ToolTimeout("nextpnr-ecp5 did not finish within 0.1 s")
+
+    monkeypatch.setattr(zerogate.flow, "synthesize_ecp5", fake_synth)
+    x = np.random.default_rng(1).integers(small_net.input.min_int, small_net.input.max_int + 1,
+                                          (4, small_net.in_features))
+    row = hw.measure(hw.Point("tiny", 0.5, 4, "unrolled"), small_net, x, tmp_path / "w",
+                     float_weights=sum(ly.n_weights for ly in small_net.layers), pnr_minutes=0.001)
+    assert row.note.endswith(hw.PREPASS_NOTE) and "did not finish within" in row.note
+
+
 def _row(style: str, lut4: int) -> hw.Row:
     return hw.Row(key=f"digits-mlp|0.9|4|{style}", model="digits-mlp", target_sparsity=0.9, bits=4,
                   style=style, lanes=1, sparsity=0.9, nnz=10, weights=100, macs=10, vectors=8, matches=8,
