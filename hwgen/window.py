@@ -263,26 +263,37 @@ class SlidingWindow(wiring.Component):
         # from row/col (compares, a carry chain) they were most of kws1d's critical path on ECP5
         pad = Signal(name="pad", init=g.is_padding(ph, pw))
         emit = Signal(name="emit", init=ph in g.emit_rows and pw in g.emit_cols)
+        # The wide fan-outs (the shift register's enable and the input's padding gate, channels x
+        # taps x bits flip-flops and LUTs) get their own copies of these control registers, kept
+        # as complements (Yosys merges a plain duplicate). Shared with the walk's own next-state
+        # logic, the step LUT sat at the centre of that fan-out and every control register's D
+        # went there and back: 2 x 3 ns of routing (kws1d 8-bit 50 % unrolled, 97.9 MHz;
+        # digits-cnn 4-bit 50 %, the window's input skid, 104.7 MHz).
+        pad_n = Signal(name="pad_n", init=not pad.init)
+        emit_n = Signal(name="emit_n", init=not emit.init)
         layout = data.ArrayLayout(self.elem_shape, g.channels)
         cur = Signal(layout, name="current")
-        with m.If(~pad):
+        with m.If(pad_n):
             m.d.comb += cur.eq(self.i.payload)
         hist = [Signal(layout, name=f"hist{d}") for d in range(1, g.history + 1)]
         # the output register is free / loads this cycle (registers with a lookahead consumer)
         out_free = Signal(name="out_free", init=1)
         load = Signal(name="load", init=emit.init)
-        step = Signal()
+        step, shift, free_w = Signal(), Signal(), Signal()  # shift == step, from the copies
         m.d.comb += [
             self.i.ready.eq(~pad & (~emit | out_free)),
             step.eq((pad | self.i.valid) & (~emit | out_free)),
+            shift.eq((~pad_n | self.i.valid) & (emit_n | free_w)),
         ]
         # next values of the registers the output's planning needs (their D inputs)
         emit_d, valid_d = Signal(), Signal()
         m.d.comb += [emit_d.eq(Mux(step, is_emit(nrow, ncol), emit)),
                      valid_d.eq((step & emit) | (self.o.valid & ~self.o.ready))]
-        m.d.sync += [emit.eq(emit_d), self.o.valid.eq(valid_d)]
+        m.d.sync += [emit.eq(emit_d), emit_n.eq(~emit_d), self.o.valid.eq(valid_d)]
         with m.If(step):
-            m.d.sync += [row.eq(nrow), col.eq(ncol), pad.eq(is_pad(nrow, ncol))]
+            m.d.sync += [row.eq(nrow), col.eq(ncol), pad.eq(is_pad(nrow, ncol)),
+                         pad_n.eq(~is_pad(nrow, ncol))]
+        with m.If(shift):
             # no history at all for a one-tap window: zip stops at the shorter list
             m.d.sync += [h.eq(prev) for h, prev in zip(hist, [cur, *hist], strict=False)]
         # the output register loads at an emitting position whenever it is free, stepping or not
@@ -291,9 +302,14 @@ class SlidingWindow(wiring.Component):
         # digits-cnn); not `step & emit`, three LUTs deep
         if self.lookahead:
             free_d = ~valid_d | self.o_ready_next
-            m.d.sync += [out_free.eq(free_d), load.eq(emit_d & free_d)]
+            free_n = Signal(name="out_free_n")
+            m.d.sync += [out_free.eq(free_d), free_n.eq(~free_d), load.eq(emit_d & free_d)]
+            m.d.comb += free_w.eq(~free_n)
         else:
-            m.d.comb += [out_free.eq(~self.o.valid | self.o.ready), load.eq(emit & out_free)]
+            valid_n = Signal(name="o_valid_n", init=1)
+            m.d.sync += valid_n.eq(~valid_d)
+            m.d.comb += [out_free.eq(~self.o.valid | self.o.ready), load.eq(emit & out_free),
+                         free_w.eq(valid_n | self.o.ready)]
         payload = data_register(m, self.o.payload, "payload")
         with m.If(load):
             src = [cur, *hist]
