@@ -246,11 +246,17 @@ class SlidingWindow(wiring.Component):
         # reset parks the walk on the first real position with zeros (the padding it skipped)
         # already in the shift register, as if it had run ahead: latency is then the same
         # for the first map as for any later one
-        row = Signal(range(hp), name="row", init=ph)
-        col = Signal(range(wp), name="col", init=pw)
-        nrow, ncol = Signal.like(row), Signal.like(col)  # where the next step goes
-        m.d.comb += [ncol.eq(Mux(col == wp - 1, ow, col + 1)),
-                     nrow.eq(Mux(col == wp - 1, Mux(row == hp - 1, oh, row + 1), row))]
+        # The counters hold the position the walk steps to *next*: the current one is known only
+        # by its flags (pad, emit, registers below), so the flags' D inputs compare registers,
+        # and the increment-and-wrap feeds the counters alone. Counting the current position,
+        # increment then compares were two carry chains in series (kws1d 4-bit 17 % unrolled:
+        # 104.99 -> 125.63 MHz; kws1d 8-bit 50 %: 107.40 -> 111.17).
+        nxt_r, nxt_c = g.walk[(g.start + 1) % len(g.walk)]
+        nrow = Signal(range(hp), name="next_row", init=nxt_r)
+        ncol = Signal(range(wp), name="next_col", init=nxt_c)
+        after_r, after_c = Signal.like(nrow), Signal.like(ncol)  # the position after that
+        m.d.comb += [after_c.eq(Mux(ncol == wp - 1, ow, ncol + 1)),
+                     after_r.eq(Mux(ncol == wp - 1, Mux(nrow == hp - 1, oh, nrow + 1), nrow))]
 
         def is_pad(r: Value, c: Value) -> Value:
             return (r < ph) | (r >= ph + g.height) | (c < pw) | (c >= pw + g.width)
@@ -291,7 +297,7 @@ class SlidingWindow(wiring.Component):
                      valid_d.eq((step & emit) | (self.o.valid & ~self.o.ready))]
         m.d.sync += [emit.eq(emit_d), emit_n.eq(~emit_d), self.o.valid.eq(valid_d)]
         with m.If(step):
-            m.d.sync += [row.eq(nrow), col.eq(ncol), pad.eq(is_pad(nrow, ncol)),
+            m.d.sync += [nrow.eq(after_r), ncol.eq(after_c), pad.eq(is_pad(nrow, ncol)),
                          pad_n.eq(~is_pad(nrow, ncol))]
         with m.If(shift):
             # no history at all for a one-tap window: zip stops at the shorter list
