@@ -128,6 +128,11 @@ def points(models: list[str], sparsities: tuple[float, ...], bits: tuple[int, ..
                     yield Point(m, s, b, st)
 
 
+def default_sweep() -> list[Point]:
+    """The designs ``nox -s bench-hw`` measures with no options (a full report stands for these)."""
+    return list(points(list(MODELS), SPARSITIES, BITS, SPARSE_STYLES + DENSE_STYLES))
+
+
 def make_ir(model: str, sparsity: float, bits: int, seed: int, cache: Path) -> tuple[Any, Any]:
     """The IR of ``model`` at one budget and its test inputs, trained once and kept in ``cache``."""
     import numpy as np
@@ -183,7 +188,7 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
     from sim.runner import simulate
     from zerogate.errors import ToolTimeout
     from zerogate.flow import synthesize_ecp5
-    from zerogate.flow.common import DoesNotFitError
+    from zerogate.flow.common import FIRST_ATTEMPT_LOG, DoesNotFitError
     from zerogate.flow.ecp5 import CELLS, yosys_counts
     from zerogate.flow.harness import write_harness
     from zerogate.flow.parse import parse_yosys_stat_json
@@ -238,7 +243,7 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
                      if isinstance(e, ToolTimeout) and pnr_minutes and len(tries) > 1 else "")
             row.note = str(e).split(" (log:")[0] + tried + "; LUT4, carry, FF, DSP, BRAM are Yosys's counts"
         secs["ecp5"] = round(time.perf_counter() - t, 1)
-        if (work / "ecp5" / "yosys.first-attempt.log").is_file():  # zerogate.flow.common.synthesize
+        if (work / "ecp5" / FIRST_ATTEMPT_LOG).is_file():
             row.note = "; ".join(filter(None, [row.note, PREPASS_NOTE]))
     for f in (work / "ecp5").glob("*"):  # keep the logs (nextpnr's critical path), drop the big files
         if f.is_file() and f.suffix not in (".log", ".txt") and f.stat().st_size > 1 << 20:
@@ -528,8 +533,7 @@ def report(rows: list[Row], command: str, seconds: float, scale: str) -> str:
         "",
         "## Findings",
         "",
-        *findings(rows, [] if scale == "quick" else list(points(list(MODELS), SPARSITIES, BITS,
-                                                                 SPARSE_STYLES + DENSE_STYLES))),
+        *findings(rows, [] if scale == "quick" else default_sweep()),
         "",
         "## Designs",
         "",

@@ -266,7 +266,7 @@ class SlidingWindow(wiring.Component):
 
         # "padding here" and "a window ends here" are registers, worked out for the next position
         # while stepping to it: they gate the enable of the whole shift register, and computed
-        # from row/col (compares, a carry chain) they were most of kws1d's critical path on ECP5
+        # from the counters (compares, a carry chain) they were most of kws1d's critical path on ECP5
         pad = Signal(name="pad", init=g.is_padding(ph, pw))
         emit = Signal(name="emit", init=ph in g.emit_rows and pw in g.emit_cols)
         # The wide fan-outs (the shift register's enable and the input's padding gate, channels x

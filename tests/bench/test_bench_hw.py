@@ -52,15 +52,16 @@ def test_a_design_still_routing_at_the_limit_is_recorded(tmp_path: Path, small_n
 
 def test_a_row_synthesized_with_the_yosys_prepass_says_so(tmp_path: Path, small_net: Network,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """The flow's second Yosys script (after its ABC assertion) leaves ``yosys.first-attempt.log``;
+    """The flow's second Yosys script (after its ABC assertion) leaves its first log;
     the row notes it, since its counts come from another script. Yosys here is a stand-in: the
     assertion cannot be provoked on purpose, and only the bookkeeping is under test."""
     import zerogate.flow
     from zerogate.errors import ToolTimeout
+    from zerogate.flow.common import FIRST_ATTEMPT_LOG
 
     def fake_synth(sources: list[Path], top: str, work: Path, **_: object) -> None:
         work.mkdir(parents=True)
-        (work / "yosys.first-attempt.log").write_text("ERROR: Assert failed\n")
+        (work / FIRST_ATTEMPT_LOG).write_text("ERROR: Assert failed\n")
         raise ToolTimeout("nextpnr-ecp5 did not finish within 0.1 s")
 
     monkeypatch.setattr(zerogate.flow, "synthesize_ecp5", fake_synth)
@@ -130,7 +131,7 @@ def test_fmax_finding_does_not_round_a_miss_up(fmax: float, verdict: str) -> Non
 
 def test_a_partial_report_names_the_designs_it_lacks() -> None:
     """A report for the default sweep lists the designs it has no row for."""
-    expected = list(hw.points(list(hw.MODELS), hw.SPARSITIES, hw.BITS, hw.SPARSE_STYLES + hw.DENSE_STYLES))
+    expected = hw.default_sweep()
     assert len(expected) == 60
     text = "\n".join(hw.findings([_row("unrolled", 111)], expected))
     assert "Coverage: 1 of the sweep's 60 designs are measured; not yet: digits-mlp 4-bit 0% unrolled" in text

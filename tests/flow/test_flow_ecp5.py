@@ -144,6 +144,7 @@ def test_yosys_abc_reintegration_bug_is_worked_around(tmp_path: Path) -> None:
     from hwgen.verilog import generate
     from tests.conftest import make_layer
     from zerogate.fixedpoint import FixedFormat
+    from zerogate.flow.common import FIRST_ATTEMPT_LOG
     from zerogate.ir import Network
 
     fin, fh, fo = FixedFormat(4, 3, False), FixedFormat(6, 3, False), FixedFormat(8, 3, True)
@@ -152,7 +153,7 @@ def test_yosys_abc_reintegration_bug_is_worked_around(tmp_path: Path) -> None:
     design = generate(net, tmp_path / "rtl", in_lanes=8, out_lanes=3)
     res = synthesize_ecp5(design.verilog_path, design.top_name, tmp_path / "ecp5")
     assert res.bitstream.is_file() and res.lut4 > 0
-    first = tmp_path / "ecp5" / "yosys.first-attempt.log"
+    first = tmp_path / "ecp5" / FIRST_ATTEMPT_LOG
     if first.is_file():  # the Yosys in use has the bug: the retry is what made the bitstream
         assert "GetSize(conn.first) == GetSize(conn.second)" in first.read_text(errors="replace")
         assert "flatten" in (tmp_path / "ecp5" / "synth.ys").read_text()

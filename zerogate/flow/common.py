@@ -156,6 +156,11 @@ def _text(path: Path) -> str:
     return path.read_text(errors="replace") if path.is_file() else ""
 
 
+#: Yosys's log of a first run that hit the ABC assertion and was run again with the pre-pass:
+#: its presence in a work folder says which script made the netlist.
+FIRST_ATTEMPT_LOG = "yosys.first-attempt.log"
+
+
 def synthesize(flow: Flow, **script_values: Any) -> dict[str, int]:
     """Render ``<family>/synth.ys.j2`` and run Yosys on it; return the cell counts of ``stat -json``."""
     work = flow.work
@@ -175,7 +180,7 @@ def synthesize(flow: Flow, **script_values: Any) -> dict[str, int]:
                  "(flatten, memory -nomap, opt, wreduce)")
         (work / "synth.ys").write_text(render_script(flow.family.name, top=flow.top, **names, **script_values,
                                                      prepass=True))
-        log.rename(work / "yosys.first-attempt.log")
+        log.rename(work / FIRST_ATTEMPT_LOG)
         run = run_tool(YOSYS, args, cwd=work, log=console, echo=flow.echo)
     check(YOSYS, run, full_log=log)
     flow.elapsed["yosys"] = run.elapsed_s
