@@ -13,16 +13,19 @@ MULT18X18D is priced at the ~55 LUT4 of a soft 8x8 multiplier); BRAM is listed a
 The IRs are made by the sequential baseline (magnitude pruning, then QAT; reduced epochs: the
 hardware, not the accuracy, is measured here). The dense baselines ignore sparsity, so they are
 built once per model and width. Results are cached in ``build/bench-hw/<scale>/results.jsonl``;
-a rerun only measures what is missing, and ``--merge`` joins the roots of a sweep split over
-several runs (one per core) into one report. The report's rows and commands are also written
-beside it (``hardware.json``), so ``--merge docs/benchmarks/hardware.json`` gives a fresh checkout
-the committed rows back, to re-render or to extend.
+a rerun only measures what is missing or what the generator now builds differently (a cached
+row is kept only if regenerating its design gives the same Verilog, by SHA-256), and
+``--merge`` joins the roots of a sweep split over several runs (one per core) into one report.
+The report's rows and commands are also written beside it (``hardware.json``), so ``--merge
+docs/benchmarks/hardware.json`` gives a fresh checkout the committed rows back, to re-render or
+to extend.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import json
 import os
 import platform
@@ -103,6 +106,7 @@ class Row:
     note: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
     generator: str = ""  # commit of the checkout that generated the design (+"-dirty": uncommitted changes)
+    verilog_sha256: str = ""  # of the generated Verilog: a cached row stands for a design built the same
 
     @property
     def lut_eq(self) -> int | None:
@@ -200,6 +204,7 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
     t = time.perf_counter()
     design = generate(net, work / "rtl", style=style)
     secs["generate"] = round(time.perf_counter() - t, 1)
+    sha = hashlib.sha256(design.verilog_path.read_bytes()).hexdigest()
     t = time.perf_counter()
     sim = simulate(design, net, x[:VECTORS], work / "sim", obj_cache=work.parent / "verilator-obj")
     secs["simulate"] = round(time.perf_counter() - t, 1)
@@ -212,7 +217,7 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
               nnz=st.nnz, weights=st.n_weights,
               macs=sum(ly["macs"] for ly in layers), vectors=sim.n_vectors, matches=sim.n_match,
               cycles_sim=sim.cycles_per_inference, cycles_model=design.ii, latency=sim.latency,
-              layers=layers, seconds=secs, generator=generator_version())
+              layers=layers, seconds=secs, generator=generator_version(), verilog_sha256=sha)
     if synth:
         t = time.perf_counter()
         sources, top, own_ff = design.verilog_path, design.top_name, 0
@@ -284,6 +289,10 @@ def sweep(pts: list[Point], seed: int, root: Path, *, synth: bool = True,
     rows = []
     for k, p in enumerate(pts):
         row = done.get(p.key)
+        if row is not None and not same_design(row, p, seed, root):
+            log(f"[{k + 1}/{len(pts)}] {p.key}: the cached row's design is not what this generator builds "
+                f"(measured at {row.generator or 'an unknown commit'}); measuring it again")
+            row = None
         if row is None:
             net, x = make_ir(p.model, p.sparsity, p.bits, seed, root / "ir")
             row = measure(p, net, x, root / "work" / p.key.replace("|", "_").replace(":", "-"), synth=synth,
@@ -293,6 +302,21 @@ def sweep(pts: list[Point], seed: int, root: Path, *, synth: bool = True,
         log(f"[{k + 1}/{len(pts)}] {_line(row)}")
         rows.append(row)
     return rows
+
+
+def same_design(row: Row, p: Point, seed: int, root: Path) -> bool:
+    """Whether the generator, as imported, still builds ``row``'s design: the same Verilog, byte for
+    byte. A row from before the hash was kept stands only for its own, clean commit."""
+    if not row.verilog_sha256:
+        gen = generator_version()
+        return row.generator == gen and not gen.endswith("-dirty")
+    from hwgen.layers import parse_style
+    from hwgen.verilog import generate
+
+    net, _ = make_ir(p.model, p.sparsity, p.bits, seed, root / "ir")
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        design = generate(net, Path(tmp), style=parse_style(p.style))
+        return hashlib.sha256(design.verilog_path.read_bytes()).hexdigest() == row.verilog_sha256
 
 
 def _jsonl(row: Row) -> str:

@@ -138,3 +138,41 @@ def test_a_partial_report_names_the_designs_it_lacks() -> None:
     assert "digits-mlp 4-bit 90% unrolled," not in text and "kws1d 8-bit dense-folded:4." in text
     done = [replace(_row("unrolled", 1), key=p.key) for p in expected]
     assert "Coverage: 60 of the sweep's 60 designs are measured." in "\n".join(hw.findings(done, expected))
+
+
+def test_a_cached_row_stands_only_for_the_design_the_generator_still_builds(
+        tmp_path: Path, small_net: Network, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resumed sweep reuses a row only if regenerating its design gives the same Verilog (by
+    SHA-256); a row whose design changed, or an old row without the hash from another commit, is
+    measured again instead of surviving as a stale figure."""
+    from zerogate import ir
+
+    p = hw.Point("tiny", 0.5, 4, "folded:2")
+    folder = tmp_path / "ir" / "tiny-s0.5-b4"
+    ir.save(small_net, folder / "ir")
+    x = np.random.default_rng(2).integers(small_net.input.min_int, small_net.input.max_int + 1,
+                                          (8, small_net.in_features))
+    np.savez(folder / "test.npz", x=x)
+    measured: list[str] = []
+    real = hw.measure
+
+    def measure(p: hw.Point, net: Network, x: np.ndarray, work: Path, **kw: object) -> hw.Row:
+        measured.append(p.key)
+        return real(p, net, x, work, float_weights=sum(ly.n_weights for ly in net.layers), **kw)
+
+    monkeypatch.setattr(hw, "measure", measure)
+    log: list[str] = []
+    first = hw.sweep([p], 0, tmp_path, synth=False, log=log.append)
+    assert measured == [p.key] and len(first[0].verilog_sha256) == 64
+    hw.sweep([p], 0, tmp_path, synth=False, log=log.append)
+    assert measured == [p.key] and not any("again" in s for s in log)  # same Verilog: reused
+    cache = tmp_path / "results.jsonl"
+    for stale in (replace(first[0], verilog_sha256="0" * 64),
+                  replace(first[0], verilog_sha256="", generator="0000000")):
+        cache.write_text(json.dumps(asdict(stale)) + "\n")
+        log.clear()
+        rows = hw.sweep([p], 0, tmp_path, synth=False, log=log.append)
+        assert measured[-1] == p.key and len(measured) in (2, 3)
+        assert any("measuring it again" in s for s in log)
+        assert rows[0].verilog_sha256 == first[0].verilog_sha256
+    assert len(measured) == 3
