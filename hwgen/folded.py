@@ -223,6 +223,8 @@ class FoldedDense(wiring.Component):
         self.latency = self.plan.T + FIXED_LATENCY
         self.cycles_per_inference = self.plan.cycles_per_inference
         self.lane_efficiency = self.plan.lane_efficiency
+        #: ``i.ready`` is the register ``~full``: the accelerator links a producer straight to it
+        self.registered_i_ready = registered_ready(self.plan.T)
         sig = {
             "i": In(stream.Signature(data.ArrayLayout(self.in_shape, layer.in_features))),
             "o": Out(stream.Signature(data.ArrayLayout(self.out_shape, layer.out_features))),

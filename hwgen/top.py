@@ -10,6 +10,12 @@ channels of it) per beat, so such a skid buffer holds a position rather than a w
 (:mod:`hwgen.spatial`). Latency and throughput come from a cycle-accurate token model of the
 whole chain (:mod:`hwgen.timing`), because streaming stages pace each other.
 
+A skid buffer sits on every link whose consumer's ``i.ready`` is combinational; a folded dense
+layer of three or more steps already has a registered ``i.ready`` and says its next value on
+``ready_next`` (:func:`hwgen.folded.registered_ready`), so its producer connects to it directly:
+the skid's two payload registers there would be two more copies of a whole input vector (640
+flip-flops in front of digits-mlp's first layer) that buy no Fmax.
+
 The input pins meet a skid buffer (``i.ready`` a register, ``i.valid`` only gating local
 registers): with the deserializer's combinational ``i.ready`` on the pins, the placer pulled the
 handshake LUT out to the I/O ring and that round trip (9 ns of routing) set the Fmax of the
@@ -56,6 +62,12 @@ def payload_shape(stage: wiring.Component, port: str = "o") -> ShapeLike:
     return stage.signature.members[port].signature.members["payload"].shape
 
 
+def needs_skid(consumer: wiring.Component) -> bool:
+    """Whether the link into ``consumer`` gets a :class:`~hwgen.skid.SkidBuffer`: only a consumer
+    whose ``i.ready`` is combinational needs one to keep ``ready`` paths one stage long."""
+    return not getattr(consumer, "registered_i_ready", False)
+
+
 def resolve_styles(n_layers: int, style: LayerStyle | str = "unrolled", lanes: int = 1,
                    layer_styles: Mapping[int, LayerStyle | str] | None = None) -> list[LayerStyle]:
     """One :class:`LayerStyle` per layer: the global ``style``/``lanes`` unless overridden."""
@@ -73,8 +85,10 @@ class Accelerator(wiring.Component):
 
     Submodules are named ``iskid``, ``deser`` (a :class:`~hwgen.mapbuf.MapBuffer` when ``map_in``),
     ``layer0``, ``layer1``, ... and ``ser`` so that testbenches
-    can tap every layer's output stream; a skid buffer ``skid{k}`` sits in front of each layer
-    and of the serializer, so no ``ready`` path spans more than one stage (Fmax). A spatial
+    can tap every layer's output stream; a skid buffer ``skid{k}`` sits in front of layer ``k``
+    (or the serializer, ``k`` = number of layers) unless that consumer's ``i.ready`` is already a
+    register (:func:`needs_skid`; ``skids[k]`` is then ``None``), so no ``ready`` path spans more
+    than one stage (Fmax). ``taps[k]``: the submodule whose ``i`` port carries layer ``k``'s output. A spatial
     layer whose neighbour is spatial too streams positions to it (``out_positions[k]`` beats of
     ``out_channels[k]`` elements per map; ``out_positions[k] == 0`` for a vector output).
     Attributes, all in clock cycles, from the token model (:mod:`hwgen.timing`):
@@ -118,12 +132,15 @@ class Accelerator(wiring.Component):
         self.ser = Serializer(self.out_shape, net.out_features, out_lanes)
         self.beats_in = beats(net.in_features, in_lanes)
         self.beats_out = beats(net.out_features, out_lanes)
-        stages = [self.deser, *self.layers]
         self.iskid = SkidBuffer(data.ArrayLayout(self.in_shape, in_lanes))
-        self.skids = [SkidBuffer(payload_shape(s)) for s in stages]
         self._timing()
         if balance:
             self._balance()
+        consumers = [*self.layers, self.ser]
+        self.skids = [SkidBuffer(payload_shape(s)) if needs_skid(c) else None
+                      for s, c in zip([self.deser, *self.layers], consumers, strict=True)]
+        self.taps = [f"skid{k}" if self.skids[k] is not None else f"layer{k}"
+                     for k in range(1, len(self.layers) + 1)]
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self.in_shape, in_lanes))),
             "o": Out(stream.Signature(data.ArrayLayout(self.out_shape, out_lanes))),
@@ -164,7 +181,8 @@ class Accelerator(wiring.Component):
                              else Collect(self.beats_in)]
         links = []  # (input link, output link) of each layer
         for layer in self.layers:
-            parts.append(Skid())
+            if needs_skid(layer):
+                parts.append(Skid())
             start = len(parts)
             parts += layer.timing_parts() if hasattr(layer, "timing_parts") else [engine_part(layer)]
             links.append((start, len(parts)))
@@ -187,10 +205,14 @@ class Accelerator(wiring.Component):
         prev = self.deser.o
         producers = [self.deser, *self.layers]
         for k, (skid, nxt) in enumerate(zip(self.skids, [*self.layers, self.ser], strict=True)):
-            m.submodules[f"skid{k}"] = skid
-            wiring.connect(m, prev, skid.i)
-            hear_ready_next(m, producers[k], skid.ready_next)
-            wiring.connect(m, skid.o, nxt.i)
+            if skid is None:  # nxt's i.ready is a register whose next value is nxt.ready_next
+                wiring.connect(m, prev, nxt.i)
+                hear_ready_next(m, producers[k], nxt.ready_next)
+            else:
+                m.submodules[f"skid{k}"] = skid
+                wiring.connect(m, prev, skid.i)
+                hear_ready_next(m, producers[k], skid.ready_next)
+                wiring.connect(m, skid.o, nxt.i)
             prev = getattr(nxt, "o", None)
         wiring.connect(m, self.ser.o, wiring.flipped(self.o))
         return m

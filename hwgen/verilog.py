@@ -39,6 +39,9 @@ class LayerInfo:
     # ``stream_channels`` elements per map, else 0 and one whole vector per beat
     stream_positions: int = 0
     stream_channels: int = 0
+    # the submodule of the top whose ``i`` port carries this layer's output (a testbench's tap):
+    # the skid buffer behind the layer, or the next layer where that link has none
+    tap: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,9 +126,10 @@ def generate(net: Network, out_dir: Path, *, top_name: str = "zerogate_top", in_
                       constant_channels=tuple(getattr(hw, "constant_channels", ())), latency=lat,
                       style=st.style, lanes=getattr(hw, "lanes", st.lanes) if st.folded else st.lanes,
                       cycles_per_inference=hw.cycles_per_inference,
-                      stream_positions=pos, stream_channels=ch)
-            for ly, hw, st, lat, pos, ch in zip(net.layers, top.layers, styles, top.layer_latency,
-                                                top.out_positions, top.out_channels, strict=True)
+                      stream_positions=pos, stream_channels=ch, tap=tap)
+            for ly, hw, st, lat, pos, ch, tap in zip(net.layers, top.layers, styles, top.layer_latency,
+                                                     top.out_positions, top.out_channels, top.taps,
+                                                     strict=True)
         ),
     )
     _write_atomic(vpath, text)

@@ -135,9 +135,10 @@ def simulate(design: GeneratedDesign, net: Network, x: np.ndarray, build_dir: Pa
         "out_bits": design.layers[-1].out_bits, "out_signed": design.layers[-1].out_signed,
         # a layer streaming positions to a spatial successor is tapped a position per beat
         "layers": [{"name": ly.name, "n": ly.out_features, "bits": ly.out_bits, "signed": ly.out_signed,
+                    "tap": ly.tap or f"skid{k + 1}",
                     **({"positions": ly.stream_positions, "channels": ly.stream_channels}
                        if ly.stream_positions else {})}
-                   for ly in design.layers],
+                   for k, ly in enumerate(design.layers)],
         # generous: every beat may wait on gaps and back-pressure several times over
         "max_cycles": 1000 + 20 * (design.latency + len(x) * design.ii),
         "drain_cycles": design.latency + 2 * design.ii + 8,
