@@ -69,17 +69,23 @@ class Serializer(wiring.Component):
     ``i.ready`` is a register (``~nxt_full``) and the outside ``o.ready`` only enables ``buf``:
     it used to run through the whole output side of the chip and set Fmax. Vectors flow at one
     per ``beats`` cycles; an idle serializer sends the first beat two cycles after it took a
-    vector. One beat per vector needs no serializing at all: then it is wires (latency 0).
+    vector. With ``i.ready`` a register whose next value is ``ready_next``, its producer needs no
+    skid buffer in front of it (``registered_i_ready``). One beat per vector needs no serializing
+    at all: then it is wires (latency 0, ``i.ready`` is the outside ``o.ready``).
     """
 
     def __init__(self, elem_shape: ShapeCastable | Shape, n: int, lanes: int) -> None:
         self.elem_shape, self.n, self.lanes = elem_shape, n, lanes
         self.beats = beats(n, lanes)
         self.latency = 2 if self.beats > 1 else 0  # vector accepted -> first beat valid
-        super().__init__({
+        self.registered_i_ready = self.beats > 1
+        sig = {
             "i": In(stream.Signature(data.ArrayLayout(elem_shape, n))),
             "o": Out(stream.Signature(data.ArrayLayout(elem_shape, lanes))),
-        })
+        }
+        if self.registered_i_ready:
+            sig["ready_next"] = Out(1)  # ``i.ready`` of the next cycle, for a producer that plans ahead
+        super().__init__(sig)
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -106,4 +112,5 @@ class Serializer(wiring.Component):
             m.d.sync += [buf.as_value().eq(nxt.as_value()), left.eq(self.beats), nxt_full.eq(0)]
         with m.If(self.i.valid & ~nxt_full):
             m.d.sync += [nxt.eq(self.i.payload), nxt_full.eq(1)]
+        m.d.comb += self.ready_next.eq(~((self.i.valid & ~nxt_full) | (nxt_full & ~free)))
         return m

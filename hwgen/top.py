@@ -11,10 +11,11 @@ channels of it) per beat, so such a skid buffer holds a position rather than a w
 whole chain (:mod:`hwgen.timing`), because streaming stages pace each other.
 
 A skid buffer sits on every link whose consumer's ``i.ready`` is combinational; a folded dense
-layer of three or more steps already has a registered ``i.ready`` and says its next value on
-``ready_next`` (:func:`hwgen.folded.registered_ready`), so its producer connects to it directly:
-the skid's two payload registers there would be two more copies of a whole input vector (640
-flip-flops in front of digits-mlp's first layer) that buy no Fmax.
+layer of three or more steps (:func:`hwgen.folded.registered_ready`) and a serializer of two or
+more beats already have a registered ``i.ready`` and say its next value on ``ready_next``, so
+their producer connects to them directly: the skid's two payload registers there would be two
+more copies of a whole vector (640 flip-flops in front of digits-mlp's first layer, 320 in front
+of its serializer) that buy no Fmax.
 
 The input pins meet a skid buffer (``i.ready`` a register, ``i.valid`` only gating local
 registers): with the deserializer's combinational ``i.ready`` on the pins, the placer pulled the
@@ -88,7 +89,8 @@ class Accelerator(wiring.Component):
     can tap every layer's output stream; a skid buffer ``skid{k}`` sits in front of layer ``k``
     (or the serializer, ``k`` = number of layers) unless that consumer's ``i.ready`` is already a
     register (:func:`needs_skid`; ``skids[k]`` is then ``None``), so no ``ready`` path spans more
-    than one stage (Fmax). ``taps[k]``: the submodule whose ``i`` port carries layer ``k``'s output. A spatial
+    than one stage (Fmax). ``taps[k]``: the submodule whose ``i`` port carries layer ``k``'s output
+    (its skid buffer, else the next layer or ``ser``). A spatial
     layer whose neighbour is spatial too streams positions to it (``out_positions[k]`` beats of
     ``out_channels[k]`` elements per map; ``out_positions[k] == 0`` for a vector output).
     Attributes, all in clock cycles, from the token model (:mod:`hwgen.timing`):
@@ -139,7 +141,8 @@ class Accelerator(wiring.Component):
         consumers = [*self.layers, self.ser]
         self.skids = [SkidBuffer(payload_shape(s)) if needs_skid(c) else None
                       for s, c in zip([self.deser, *self.layers], consumers, strict=True)]
-        self.taps = [f"skid{k}" if self.skids[k] is not None else f"layer{k}"
+        names = [f"layer{k}" for k in range(1, len(self.layers))] + ["ser"]
+        self.taps = [f"skid{k}" if self.skids[k] is not None else names[k - 1]
                      for k in range(1, len(self.layers) + 1)]
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self.in_shape, in_lanes))),
@@ -186,7 +189,7 @@ class Accelerator(wiring.Component):
             start = len(parts)
             parts += layer.timing_parts() if hasattr(layer, "timing_parts") else [engine_part(layer)]
             links.append((start, len(parts)))
-        parts += [Skid(), Serialize(self.beats_out)]
+        parts += [*([Skid()] if needs_skid(self.ser) else []), Serialize(self.beats_out)]
         run = run_chain(parts, TIMED_INFERENCES, self.beats_out)
         first = run.first_valid
         self.latency = first[-1] - run.fires[0][0]

@@ -23,7 +23,9 @@ def run_streams(dut: wiring.Component, inputs: Sequence[Sequence[int]], n_out: i
     """Send ``inputs`` into ``dut.i`` and collect ``n_out`` payloads from ``dut.o``.
 
     ``gaps``: chance per item of idle cycles before it; ``backpressure``: chance per cycle
-    that ``o.ready`` is low. Valid stays high until accepted, like AXI-Stream.
+    that ``o.ready`` is low. Valid stays high until accepted, like AXI-Stream. A DUT with a
+    ``ready_next`` port is held to its contract on every cycle: it equals ``i.ready`` one cycle
+    later (a producer plans its enables on it, so a wrong value loses or repeats data there).
     """
     rng = np.random.default_rng(seed)
     gap_len = [int(rng.integers(1, 4)) if rng.random() < gaps else 0 for _ in inputs]
@@ -65,6 +67,13 @@ def run_streams(dut: wiring.Component, inputs: Sequence[Sequence[int]], n_out: i
                     return
         raise AssertionError(f"only {len(outputs)} of {n_out} outputs after {max_cycles} cycles")
 
+    async def ready_next_watch(ctx: SimulatorContext) -> None:
+        *_, promised = await ctx.tick().sample(dut.ready_next)
+        for cycle in range(2, max_cycles + 1):
+            *_, rdy, nxt = await ctx.tick().sample(dut.i.ready, dut.ready_next)
+            assert rdy == promised, f"cycle {cycle}: i.ready is {rdy}, ready_next said {promised}"
+            promised = nxt
+
     top = Module()  # declares the clock domain even for a DUT that is only wires
     top.domains.sync = ClockDomain()
     top.submodules.dut = dut
@@ -72,5 +81,7 @@ def run_streams(dut: wiring.Component, inputs: Sequence[Sequence[int]], n_out: i
     sim.add_clock(1e-8)
     sim.add_testbench(driver)
     sim.add_testbench(monitor)
+    if "ready_next" in dut.signature.members:
+        sim.add_testbench(ready_next_watch, background=True)
     sim.run()
     return StreamRun(outputs, accepted, taken)

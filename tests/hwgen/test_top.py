@@ -107,6 +107,7 @@ def test_accelerator_styles_match_golden(seed: int, style: str, lanes: int, over
     x = random_inputs(rng, net, 40)
     dut = Accelerator(net, 4, 2, style=style, lanes=lanes, layer_styles=overrides)
     assert dut.ii == max(dut.beats_in, dut.beats_out, *(s.cycles_per_inference for s in dut.layers))
+    assert dut.beats_out == 2 and dut.skids[-1] is None  # the serializer's i.ready is a register
     kw = {"gaps": 0.3, "backpressure": 0.4} if stalls else {}
     lo, hi = net.input.min_int, net.input.max_int
     run = run_streams(dut, _to_beats(rng, x, 4, lo, hi), len(x) * dut.beats_out, seed=seed, **kw)

@@ -103,22 +103,25 @@ def test_lookahead_windows_under_stalls(name: str) -> None:
     assert np.array_equal(got, golden.run(net, x))
 
 
-@pytest.mark.parametrize(("seed", "style", "sparsity"), [
-    (40, "folded:4", 0.5), (41, "dense-folded:2", 0.5),
-    (42, "folded:64", 0.9),  # one step per inference: results back to back, the skid fills at once
+@pytest.mark.parametrize(("seed", "style", "sparsity", "out_lanes"), [
+    (40, "folded:4", 0.5, 6), (41, "dense-folded:2", 0.5, 6),
+    (42, "folded:64", 0.9, 6),  # one step per inference: results back to back, the skid fills at once
+    # a serializer of 3 or 6 beats, slower than the last layer: its registered i.ready is often low
+    (43, "folded:8", 0.5, 2), (44, "dense-folded:8", 0.5, 1),
 ])
-def test_folded_engines_plan_their_stalls(seed: int, style: str, sparsity: float) -> None:
+def test_folded_engines_plan_their_stalls(seed: int, style: str, sparsity: float, out_lanes: int) -> None:
     """Folded dense layers run on a registered enable planned from their consumer's ``ready_next``
-    (a skid buffer's, or, where no skid is needed, the next folded layer's registered ``i.ready``):
-    with the output refused 70 % of the time, nothing is lost or repeated."""
+    (a skid buffer's, or, where no skid is needed, the next folded layer's or the serializer's
+    registered ``i.ready``): with the output refused 70 % of the time, nothing is lost or repeated."""
     net = random_network(seed, (16, 10, 6), sparsity=sparsity)
     st, _, lanes = style.partition(":")
-    dut = Accelerator(net, 16, 6, style=st, lanes=int(lanes), balance=False)  # one beat each way
+    dut = Accelerator(net, 16, out_lanes, style=st, lanes=int(lanes), balance=False)
     assert all("o_ready_next" in s.signature.members for s in dut.layers)
-    # a skid only in front of a consumer whose i.ready is combinational (the serializer, a 1-step layer)
-    assert [s is None for s in dut.skids] == [ly.plan.T >= 3 for ly in dut.layers] + [False]
+    # a skid only in front of a consumer whose i.ready is combinational (a 1-beat serializer is
+    # wires, a 1-step layer)
+    assert [s is None for s in dut.skids] == [ly.plan.T >= 3 for ly in dut.layers] + [dut.beats_out > 1]
     rng = np.random.default_rng(seed)
     x = random_inputs(rng, net, 40)
-    run = run_streams(dut, x, len(x), seed=seed, gaps=0.1, backpressure=0.7)
+    run = run_streams(dut, x, len(x) * dut.beats_out, seed=seed, gaps=0.1, backpressure=0.7)
     got = np.array(run.outputs).reshape(len(x), -1)[:, :net.out_features]
     assert np.array_equal(got, golden.run(net, x))
