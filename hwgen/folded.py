@@ -24,6 +24,12 @@ E channel sums + bias -> F requantize -> ``o``. The input is double-buffered
 With ``T >= 3`` steps ``i.ready`` is the register ``~full``: ``x_next`` refills in the cycle after
 its handover, still in time for the next one, and the producer's enable (a sliding window's
 line buffer: thousands of flip-flops) no longer waits for ``en`` to ripple through this stage.
+
+``single_buffer`` drops ``x_next`` (one copy of the input vector fewer: 320 flip-flops in front of
+digits-mlp's first layer, the difference between fitting an iCE40 UP5K or not): the input is
+taken straight into ``x_work`` once stage B has read the last step of the one before, so an
+inference costs ``T + 2`` cycles (:data:`SINGLE_BUFFER_GAP`) and ``i.ready`` is the register
+``~busy`` whatever ``T``. The producer's own output register holds the next vector meanwhile.
 """
 
 from __future__ import annotations
@@ -43,6 +49,10 @@ from zerogate.ir import Layer
 
 #: Cycles from an accepted input vector to its output being valid, on top of ``T``.
 FIXED_LATENCY = 7
+
+#: Extra cycles per inference of a single-buffered engine: ``x_work`` is free once stage B has
+#: read step ``T - 1`` (a cycle after A issued it), and is refilled the cycle after that.
+SINGLE_BUFFER_GAP = 2
 
 #: Inputs per group in the first level of a lane's input select. 8:1 is one ECP5 slice pair
 #: (LUT4s, PFUMX, L6MUX: no general routing inside); done in one cycle, a 72:1 select was five
@@ -205,10 +215,12 @@ class FoldedDense(wiring.Component):
     consumer's ``o.ready`` is a register whose next value comes in on ``o_ready_next`` (a
     :class:`~hwgen.skid.SkidBuffer`); the stall enable is then a register. With ``T >= 3`` the
     engine offers the same to its producer on ``ready_next``. Cycles are the same either way.
+    ``single_buffer``: no ``x_next`` (see the module doc): ``T + 2`` cycles per inference.
     """
 
-    def __init__(self, layer: Layer, *, lanes: int = 1, dense: bool = False, lookahead: bool = False) -> None:
-        self.layer, self.lookahead = layer, lookahead
+    def __init__(self, layer: Layer, *, lanes: int = 1, dense: bool = False, lookahead: bool = False,
+                 single_buffer: bool = False) -> None:
+        self.layer, self.lookahead, self.single_buffer = layer, lookahead, single_buffer
         self.plan = FoldPlan(layer, lanes, dense=dense)
         self.lanes, self.dense = self.plan.lanes, dense  # lanes built: at most the ``lanes`` asked for
         self.in_shape = fmt_shape(layer.input)
@@ -221,15 +233,16 @@ class FoldedDense(wiring.Component):
                             for c in range(layer.out_features)]
         self.constant_channels = [c for c, (lo, hi) in enumerate(self._out_bounds) if lo == hi]
         self.latency = self.plan.T + FIXED_LATENCY
-        self.cycles_per_inference = self.plan.cycles_per_inference
-        self.lane_efficiency = self.plan.lane_efficiency
-        #: ``i.ready`` is the register ``~full``: the accelerator links a producer straight to it
-        self.registered_i_ready = registered_ready(self.plan.T)
+        gap = SINGLE_BUFFER_GAP if single_buffer else 0
+        self.cycles_per_inference = self.plan.cycles_per_inference + gap
+        self.lane_efficiency = self.plan.macs / (self.lanes * self.cycles_per_inference)
+        #: ``i.ready`` is a register (``~full``, ``~busy``): the accelerator links a producer straight to it
+        self.registered_i_ready = single_buffer or registered_ready(self.plan.T)
         sig = {
             "i": In(stream.Signature(data.ArrayLayout(self.in_shape, layer.in_features))),
             "o": Out(stream.Signature(data.ArrayLayout(self.out_shape, layer.out_features))),
         }
-        if registered_ready(self.plan.T):
+        if self.registered_i_ready:
             sig["ready_next"] = Out(1)  # ``i.ready`` of the next cycle (hwgen.window.SlidingWindow)
         if lookahead:
             sig["o_ready_next"] = In(1)  # the consumer's ``o.ready`` of the next cycle (a register)
@@ -246,32 +259,48 @@ class FoldedDense(wiring.Component):
         if not self.lookahead:
             m.d.comb += en.eq(~self.o.valid | self.o.ready)
 
-        # -- A: input double buffer and step counter ------------------------------------------
-        vec = data.ArrayLayout(self.in_shape, ly.in_features)
-        x_next = Signal(vec, reset_less=True)
-        x_work = Signal(vec, reset_less=True)
-        full = Signal()
-        active = Signal()
-        t = Signal(range(T))
-        last = Signal()
-        handover = Signal()  # x_next moves to x_work: step 0 leaves A
-        m.d.comb += [last.eq(t == T - 1), handover.eq(en & active & (t == 0)),
-                     self.i.ready.eq(~full if registered_ready(T) else ~full | handover)]
-        # x_next loads whenever it may (while not full its content is dead): its wide enable is
-        # then the register ~full, not a function of the upstream valid (an Fmax path on ECP5)
-        with m.If(self.i.ready):
-            m.d.sync += x_next.eq(self.i.payload)
-        full_d = Signal()
-        m.d.comb += full_d.eq(Mux(self.i.valid & self.i.ready, 1, Mux(handover, 0, full)))
-        m.d.sync += full.eq(full_d)
-        if registered_ready(T):
-            m.d.comb += self.ready_next.eq(~full_d)
-        with m.If(handover):
-            m.d.sync += x_work.eq(x_next)
-        # the next inference may start if x_next holds one after this edge, including an input
-        # taken right now: a 1-step engine then starts one every cycle instead of every other
-        start = Signal()
-        m.d.comb += start.eq((full & ~handover) | (self.i.valid & self.i.ready))
+        if self.single_buffer:
+            # -- A: one input buffer and step counter ------------------------------------------
+            x_work = Signal(data.ArrayLayout(self.in_shape, ly.in_features), reset_less=True)
+            busy = Signal()  # x_work holds an input stage B has not finished reading
+            pend = Signal()  # taken while A was stalled: A starts on it when ``en`` comes back
+            active = Signal()
+            t = Signal(range(T))
+            last = Signal()
+            take = Signal()
+            start = Signal()
+            m.d.comb += [last.eq(t == T - 1), self.i.ready.eq(~busy), take.eq(self.i.valid & ~busy),
+                         start.eq(pend | take)]
+            with m.If(take):
+                m.d.sync += x_work.eq(self.i.payload)
+            m.d.sync += pend.eq(~en & start)
+        else:
+            # -- A: input double buffer and step counter ------------------------------------------
+            vec = data.ArrayLayout(self.in_shape, ly.in_features)
+            x_next = Signal(vec, reset_less=True)
+            x_work = Signal(vec, reset_less=True)
+            full = Signal()
+            active = Signal()
+            t = Signal(range(T))
+            last = Signal()
+            handover = Signal()  # x_next moves to x_work: step 0 leaves A
+            m.d.comb += [last.eq(t == T - 1), handover.eq(en & active & (t == 0)),
+                         self.i.ready.eq(~full if registered_ready(T) else ~full | handover)]
+            # x_next loads whenever it may (while not full its content is dead): its wide enable is
+            # then the register ~full, not a function of the upstream valid (an Fmax path on ECP5)
+            with m.If(self.i.ready):
+                m.d.sync += x_next.eq(self.i.payload)
+            full_d = Signal()
+            m.d.comb += full_d.eq(Mux(self.i.valid & self.i.ready, 1, Mux(handover, 0, full)))
+            m.d.sync += full.eq(full_d)
+            if registered_ready(T):
+                m.d.comb += self.ready_next.eq(~full_d)
+            with m.If(handover):
+                m.d.sync += x_work.eq(x_next)
+            # the next inference may start if x_next holds one after this edge, including an input
+            # taken right now: a 1-step engine then starts one every cycle instead of every other
+            start = Signal()
+            m.d.comb += start.eq((full & ~handover) | (self.i.valid & self.i.ready))
         with m.If(en):
             with m.If(active & ~last):
                 m.d.sync += t.eq(t + 1)
@@ -320,7 +349,11 @@ class FoldedDense(wiring.Component):
         m.d.comb += self.o.valid.eq(v_o)
         if self.lookahead:
             m.d.sync += en.eq(~Mux(en, v_f, v_o) | self.o_ready_next)
-        del t_b  # the step number is only needed where slots are captured
+        if self.single_buffer:  # x_work is free once B has read its last step (x_s latched it)
+            busy_d = Signal()
+            m.d.comb += [busy_d.eq(Mux(take, 1, Mux(en & v_b & (t_b == T - 1), 0, busy))),
+                         self.ready_next.eq(~busy_d)]
+            m.d.sync += busy.eq(busy_d)
 
         rom_b = stage("rom_b", rd.data, unsigned(plan.rom_width))
         accs = []

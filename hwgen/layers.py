@@ -122,7 +122,7 @@ def is_spatial(node: object) -> bool:
 
 def build_layer(node: object, index: int, style: str = "unrolled", lanes: int = 1, *,
                 stream_in: bool = False, stream_out: bool = False, lookahead_out: bool = False,
-                **opts: Any) -> wiring.Component:
+                single_buffer: bool = False, **opts: Any) -> wiring.Component:
     """The hardware stage for IR ``node`` (the ``index``-th of its network).
 
     The stage has ``i``/``o`` stream members and ``latency`` / ``cycles_per_inference``
@@ -131,6 +131,7 @@ def build_layer(node: object, index: int, style: str = "unrolled", lanes: int = 
     ``lookahead_out``: the stage's consumer is a :class:`~hwgen.skid.SkidBuffer` whose
     ``ready_next`` the caller wires to the stage's ``o_ready_next`` if it has one (a folded
     engine that drives ``o`` itself plans its stalls a cycle ahead).
+    ``single_buffer``: a folded dense layer keeps one copy of its input (:mod:`hwgen.folded`).
     ``opts`` go to the engine (e.g. ``adder_levels_per_stage`` for unrolled).
     """
     st = LayerStyle(style, lanes)
@@ -142,7 +143,8 @@ def build_layer(node: object, index: int, style: str = "unrolled", lanes: int = 
         if st.folded:
             from hwgen.folded import FoldedDense
 
-            return FoldedDense(node, lanes=st.lanes, dense=st.dense, lookahead=lookahead_out)  # type: ignore[arg-type]
+            return FoldedDense(node, lanes=st.lanes, dense=st.dense, lookahead=lookahead_out,  # type: ignore[arg-type]
+                               single_buffer=single_buffer)
         if st.dense:
             from hwgen.baseline import DenseUnrolled
 

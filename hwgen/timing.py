@@ -255,11 +255,14 @@ class CreditPipe:
 
 
 class Folded:
-    """:class:`~hwgen.folded.FoldedDense`: double-buffered input, ``T`` steps, stalls on ``en``."""
+    """:class:`~hwgen.folded.FoldedDense`: double-buffered input, ``T`` steps, stalls on ``en``;
+    with ``single_buffer``, one buffer that takes an input once stage B has read the last step."""
 
-    def __init__(self, steps: int) -> None:
+    def __init__(self, steps: int, single_buffer: bool = False) -> None:
         self.T = steps
+        self.single = single_buffer
         self.registered = registered_ready(steps)
+        self.busy = self.pend = False
         self.full = self.active = False
         self.t = 0
         self.pipe = [(False, 0)] * 4  # (valid, step) of stages B, S, C, D
@@ -272,16 +275,27 @@ class Folded:
         return (not self.v_o or out_ready) and self.active and self.t == 0
 
     def in_ready(self, in_valid: bool, out_ready: bool) -> bool:
+        if self.single:
+            return not self.busy
         return not self.full or (not self.registered and self._handover(out_ready))
 
     def tick(self, in_valid: bool, in_fire: bool, out_ready: bool, out_fire: bool) -> None:
         en = not self.v_o or out_ready
-        handover = self._handover(out_ready)
-        start = (self.full and not handover) or in_fire
-        if in_fire:
-            self.full = True
-        elif handover:
-            self.full = False
+        if self.single:
+            v_b, t_b = self.pipe[0]
+            start = self.pend or in_fire
+            self.pend = not en and start
+            if in_fire:
+                self.busy = True
+            elif en and v_b and t_b == self.T - 1:
+                self.busy = False
+        else:
+            handover = self._handover(out_ready)
+            start = (self.full and not handover) or in_fire
+            if in_fire:
+                self.full = True
+            elif handover:
+                self.full = False
         if not en:
             return
         v_d, t_d = self.pipe[-1]
@@ -301,7 +315,7 @@ def engine_part(engine: object) -> Part:
     from hwgen.pool import PoolEngine
 
     if isinstance(engine, FoldedDense):
-        return Folded(engine.plan.T)
+        return Folded(engine.plan.T, engine.single_buffer)
     if isinstance(engine, DenseUnrolled):
         return StallPipe(engine.latency, engine.load_cycles)
     if isinstance(engine, UnrolledDense):

@@ -84,7 +84,7 @@ def _write_atomic(path: Path, text: str) -> None:
 def generate(net: Network, out_dir: Path, *, top_name: str = "zerogate_top", in_lanes: int = 8,
              out_lanes: int = 2, adder_levels_per_stage: int = 1, style: LayerStyle | str = "unrolled",
              lanes: int = 1, layer_styles: Mapping[int, LayerStyle | str] | None = None,
-             balance: bool = True) -> GeneratedDesign:
+             balance: bool = True, single_buffer: bool = False) -> GeneratedDesign:
     """Generate ``<out_dir>/<top_name>.v`` and ``<out_dir>/design.json`` for ``net``.
 
     ``adder_levels_per_stage`` sets how many adder-tree levels sit between pipeline registers:
@@ -92,7 +92,9 @@ def generate(net: Network, out_dir: Path, *, top_name: str = "zerogate_top", in_
     docs/benchmarks/hardware.md); 2 saves flip-flops but gave ~90 MHz.
     ``style``/``lanes`` choose every layer's engine, ``layer_styles`` overrides it per layer
     (see :mod:`hwgen.layers`); with ``balance`` a folded layer's lanes are an upper bound, cut
-    to what keeps up with the chain's slowest stage (:mod:`hwgen.balance`). Raises
+    to what keeps up with the chain's slowest stage (:mod:`hwgen.balance`); ``single_buffer``
+    gives each folded dense layer one input buffer instead of two (fewer flip-flops, ``T + 2``
+    cycles per inference instead of ``T``: :mod:`hwgen.folded`). Raises
     :class:`~zerogate.errors.UnsupportedError` for a layer it cannot build, before any file is
     written.
     """
@@ -109,7 +111,8 @@ def generate(net: Network, out_dir: Path, *, top_name: str = "zerogate_top", in_
     from hwgen.top import Accelerator
 
     top = Accelerator(net, in_lanes=in_lanes, out_lanes=out_lanes, layer_styles=dict(enumerate(styles)),
-                      adder_levels_per_stage=adder_levels_per_stage, balance=balance)
+                      adder_levels_per_stage=adder_levels_per_stage, balance=balance,
+                      **({"single_buffer": True} if single_buffer else {}))
     text = verilog.convert(top, name=top_name, emit_src=False, strip_internal_attrs=True)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

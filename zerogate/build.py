@@ -42,6 +42,7 @@ class BuildOptions:
     lanes: int = 1  # MAC lanes of a folded layer
     layer_styles: tuple[str, ...] = ()  # per-layer overrides, "K=STYLE[:LANES]"
     balance: bool = True  # folded lanes cut to what keeps up with the slowest layer (hwgen.balance)
+    single_buffer: bool = False  # folded dense layers keep one copy of their input (hwgen.folded)
     device: str = "LFE5U-85F"
     package: str = "CABGA381"
     freq_mhz: float = 100.0
@@ -173,7 +174,8 @@ def step_generate(opts: BuildOptions, state: BuildState) -> Any:
     default = LayerStyle(opts.style, opts.lanes)
     overrides = parse_layer_styles(opts.layer_styles, default, len(state.net.layers))
     design = generate(state.net, state.work / "rtl", in_lanes=opts.in_lanes, out_lanes=opts.out_lanes,
-                      style=default, layer_styles=overrides, balance=opts.balance)
+                      style=default, layer_styles=overrides, balance=opts.balance,
+                      single_buffer=opts.single_buffer)
     state.facts["rtl"] = {
         "verilog": str(design.verilog_path.relative_to(state.work)),
         "top": design.top_name,

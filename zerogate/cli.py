@@ -38,6 +38,10 @@ def _add_hw_opts(p: argparse.ArgumentParser) -> None:
                         "with the slowest layer unless --no-balance")
     p.add_argument("--no-balance", action="store_true",
                    help="give every folded layer all its --lanes (lower latency, more area, same throughput)")
+    p.add_argument("--single-buffer", action="store_true",
+                   help="one input buffer per folded dense layer instead of two: a copy of its input "
+                        "vector fewer (what fits the default model on the iCE40 UP5K), 2 more cycles "
+                        "per inference")
     p.add_argument("--layer-style", action="append", default=[], metavar="K=STYLE[:LANES]",
                    help="override one layer's engine, e.g. 0=folded:4 (repeatable)")
 
@@ -140,7 +144,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
             out=args.out, ir_path=args.ir, seed=args.seed, sparsity=args.sparsity,
             weight_bits=args.weight_bits, in_lanes=args.in_lanes, out_lanes=args.out_lanes,
             style=args.style, lanes=args.lanes, layer_styles=tuple(args.layer_style),
-            balance=not args.no_balance, device=args.device, package=args.package, freq_mhz=args.freq,
+            balance=not args.no_balance, single_buffer=args.single_buffer, device=args.device,
+            package=args.package, freq_mhz=args.freq,
             synth=not args.no_synth,
             targets=args.target,
             command=" ".join([PROG, *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),
@@ -183,7 +188,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
                               "replaced); choose a new or empty folder")
         with staged_output(out) as work:  # an interrupted or failed run leaves no half-written folder
             design = generate(net, work, in_lanes=args.in_lanes, out_lanes=args.out_lanes, style=args.style,
-                              lanes=args.lanes, layer_styles=overrides, balance=not args.no_balance)
+                              lanes=args.lanes, layer_styles=overrides, balance=not args.no_balance,
+                              single_buffer=args.single_buffer)
         _say(f"wrote {out / design.verilog_path.name} ({design.ii} cycles per inference, "
              f"latency {design.latency})")
         return 0

@@ -12,21 +12,26 @@ from zerogate import golden
 from zerogate.fixedpoint import FixedFormat
 
 
-@pytest.mark.parametrize(("seed", "lanes", "dense", "stalls"), [
-    (0, 1, False, False), (1, 2, False, True), (2, 3, False, False), (3, 4, False, True),
-    (4, 5, True, False), (5, 2, True, True), (6, 16, False, True), (7, 64, False, False),
+@pytest.mark.parametrize(("seed", "lanes", "dense", "stalls", "single"), [
+    (0, 1, False, False, False), (1, 2, False, True, False), (2, 3, False, False, False),
+    (3, 4, False, True, False), (4, 5, True, False, False), (5, 2, True, True, False),
+    (6, 16, False, True, False), (7, 64, False, False, False),
+    # one input buffer: T + 2 cycles per inference, any T (64 lanes: one step)
+    (8, 1, False, False, True), (9, 3, False, True, True), (10, 16, False, False, True),
+    (11, 2, True, True, True), (12, 64, False, True, True), (13, 64, False, False, True),
 ])
-def test_folded_matches_golden(seed: int, lanes: int, dense: bool, stalls: bool) -> None:
+def test_folded_matches_golden(seed: int, lanes: int, dense: bool, stalls: bool, single: bool) -> None:
     net = random_network(seed, (12, 7), sparsity=0.6)
     ly = net.layers[0]
     rng = np.random.default_rng(seed)
     x = random_inputs(rng, net, 60)
-    dut = FoldedDense(ly, lanes=lanes, dense=dense)
+    dut = FoldedDense(ly, lanes=lanes, dense=dense, single_buffer=single)
     kw = {"gaps": 0.3, "backpressure": 0.4} if stalls else {}
     run = run_streams(dut, x, len(x), seed=seed, **kw)
     assert np.array_equal(np.array(run.outputs), golden.run(net, x))
     if not stalls:
         assert run.output_cycles[0] - run.accept_cycles[0] == dut.latency == dut.plan.T + FIXED_LATENCY
+        assert dut.cycles_per_inference == dut.plan.T + (2 if single else 0)
         assert np.all(np.diff(run.output_cycles) == dut.cycles_per_inference)
 
 

@@ -95,19 +95,27 @@ def test_generate_is_deterministic_and_atomic(tmp_path: Path) -> None:
     assert all(ly.csd_adders > 0 for ly in d.layers)
 
 
-@pytest.mark.parametrize(("seed", "style", "lanes", "overrides", "stalls"), [
-    (20, "folded", 1, {}, False), (21, "folded", 3, {}, True), (22, "dense-folded", 2, {}, True),
-    (23, "dense", 1, {}, False), (24, "unrolled", 1, {1: "folded:2"}, True),
-    (25, "folded", 4, {0: "unrolled", 1: "dense-folded:3"}, False),
+@pytest.mark.parametrize(("seed", "style", "lanes", "overrides", "stalls", "single"), [
+    (20, "folded", 1, {}, False, False), (21, "folded", 3, {}, True, False),
+    (22, "dense-folded", 2, {}, True, False), (23, "dense", 1, {}, False, False),
+    (24, "unrolled", 1, {1: "folded:2"}, True, False),
+    (25, "folded", 4, {0: "unrolled", 1: "dense-folded:3"}, False, False),
+    # single_buffer: each folded dense layer takes its input straight into its one buffer, linked
+    # to its producer without a skid even at one or two steps (16 lanes)
+    (30, "folded", 1, {}, False, True), (31, "folded", 3, {}, True, True),
+    (32, "dense-folded", 2, {}, False, True), (33, "folded", 16, {}, True, True),
 ])
 def test_accelerator_styles_match_golden(seed: int, style: str, lanes: int, overrides: dict,
-                                         stalls: bool) -> None:
+                                         stalls: bool, single: bool) -> None:
     net = random_network(seed, (12, 8, 4))
     rng = np.random.default_rng(seed)
     x = random_inputs(rng, net, 40)
-    dut = Accelerator(net, 4, 2, style=style, lanes=lanes, layer_styles=overrides)
+    dut = Accelerator(net, 4, 2, style=style, lanes=lanes, layer_styles=overrides, single_buffer=single)
     assert dut.ii == max(dut.beats_in, dut.beats_out, *(s.cycles_per_inference for s in dut.layers))
     assert dut.beats_out == 2 and dut.skids[-1] is None  # the serializer's i.ready is a register
+    if single:
+        assert all(s.single_buffer and s.cycles_per_inference == s.plan.T + 2 for s in dut.layers)
+        assert dut.skids[1:] == [None] * len(dut.layers)  # layer -> layer -> serializer: no skids
     kw = {"gaps": 0.3, "backpressure": 0.4} if stalls else {}
     lo, hi = net.input.min_int, net.input.max_int
     run = run_streams(dut, _to_beats(rng, x, 4, lo, hi), len(x) * dut.beats_out, seed=seed, **kw)

@@ -39,6 +39,19 @@ def test_random_network_bit_exact_under_stalls(tmp_path: Path, clean_env: None) 
 
 
 @pytest.mark.slow
+def test_single_buffered_folded_design_on_verilator(tmp_path: Path, clean_env: None) -> None:
+    """``single_buffer``: bit-exact under gaps and back-pressure, and the latency and interval
+    Verilator measures are the generator's (each folded layer ``T + 2`` cycles)."""
+    net = random_network(4, (16, 8, 4), sparsity=0.5)
+    design = generate(net, tmp_path / "rtl", style="folded", lanes=2, single_buffer=True)
+    assert design.ii == max(ly.cycles_per_inference or 1 for ly in design.layers) > design.beats_in
+    x = random_inputs(np.random.default_rng(4), net, 80)
+    r = simulate(design, net, x, tmp_path / "sim", seed=4, gaps=True, backpressure=True)
+    assert r.ok and (r.n_vectors, r.n_match) == (80, 80), r.summary()
+    assert r.latency == design.latency and r.cycles_per_inference == design.ii
+
+
+@pytest.mark.slow
 def test_other_lanes_deeper_net_with_waves(tmp_path: Path, clean_env: None) -> None:
     """Output-bound streaming (more output beats than input beats) and a waveform file."""
     net = random_network(8, (10, 12, 6, 5), sparsity=0.6)
