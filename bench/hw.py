@@ -103,6 +103,7 @@ class Row:
     seed: int | None = None  # nextpnr seed and router of the figures (a later try when one did not finish)
     router: str | None = None
     harness: bool = False  # placed and routed inside the few-pin Fmax harness (zerogate.flow.harness)
+    signature: bool = False  # that harness folds the output into a signature register (else one parity bit)
     note: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
     generator: str = ""  # commit of the checkout that generated the design (+"-dirty": uncommitted changes)
@@ -186,7 +187,7 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
     when none finishes, the row keeps Yosys's counts, no Fmax and a note that says so.
     ``harness``: place and route the accelerator inside :mod:`zerogate.flow.harness` (few pins),
     so that Fmax is the accelerator's and not that of its stream buses' pads; FF excludes the
-    harness's own flip-flops, LUT4 includes its parity tree (about ``out bits / 3`` LUT4)."""
+    harness's own flip-flops, LUT4 includes its signature register's XORs (one LUT per output bit)."""
     from hwgen.layers import parse_style
     from hwgen.verilog import generate
     from sim.runner import simulate
@@ -224,7 +225,7 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
         if harness:
             h = write_harness(work / "harness" / "fmax_harness.v", design.verilog_path, design.top_name)
             sources, top, own_ff = h.sources, h.top, h.ff
-        row.harness = harness
+        row.harness = row.signature = harness
         try:
             r = synthesize_ecp5(sources, top, work / "ecp5", seed=tries[0][0], router=tries[0][1],
                                 retries=tries[1:] if pnr_minutes else (),
@@ -535,10 +536,15 @@ def report(rows: list[Row], command: str, seconds: float, scale: str) -> str:
         "row's note names the run its figures come from: router1 can circle for good on a congested "
         "design that router2 routes in minutes). "
         + ("Each design is placed and routed inside the few-pin Fmax harness (`zerogate/flow/harness.py`: "
-           "the input bus fed from one pin through a shift register, the output bus folded into one "
-           "registered parity bit), because with its stream buses on ~100 unconstrained pads nextpnr "
+           "the input bus fed from one pin through a shift register, the output bus folded into "
+           + ("a signature register read out on one pin), "
+              if all(r.signature for r in rows if r.lut4 is not None) else
+              "one registered parity bit, or in rows measured since 2026-11-25 a signature register: "
+              "parity let Yosys drop an output bit that appears twice in a beat, such as a copied sign "
+              "bit, and the few flip-flops that fed only it), ")
+           + "because with its stream buses on ~100 unconstrained pads nextpnr "
            "spreads them around the die and a route across it, not the accelerator, set Fmax; FF excludes "
-           "the harness's own flip-flops, LUT4 includes its parity tree (about out-bits ÷ 3 LUT4). "
+           "the harness's own flip-flops, LUT4 includes its output fold (about one LUT per output bit). "
            if all(r.harness for r in rows if r.lut4 is not None) else
            "Rows marked † were placed with the stream buses on unconstrained pads (no Fmax harness). ")
         + f"LUT-eq = {LUT_EQ}. The ratios compare each sparse design with the dense baseline of the same "

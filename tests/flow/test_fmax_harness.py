@@ -16,8 +16,8 @@ from zerogate.flow.tools import YOSYS, find_tool, run_tool
 from zerogate.ir import Network
 
 
-def _cells(tmp: Path, sources: list[Path], top: str) -> int:
-    """Cells of ``top`` after a generic flattening synthesis, from Yosys's ``stat``."""
+def _cells(tmp: Path, sources: list[Path], top: str) -> tuple[int, int]:
+    """(cells, flip-flops) of ``top`` after a generic flattening synthesis, from Yosys's ``stat``."""
     script = tmp / f"{top}.ys"
     reads = "\n".join(f"read_verilog {p.name}" for p in sources)
     script.write_text(f"{reads}\nhierarchy -check -top {top}\nsynth -flatten -top {top}\n"
@@ -25,7 +25,8 @@ def _cells(tmp: Path, sources: list[Path], top: str) -> int:
     run = run_tool(YOSYS, ["-q", "-s", script.name], cwd=tmp, log=tmp / f"{top}.log")
     assert run.returncode == 0, (tmp / f"{top}.log").read_text()[-2000:]
     text = (tmp / f"{top}.stat").read_text()
-    return int(re.search(r"(\d+)\s+cells", text).group(1))
+    ffs = sum(int(n) for n in re.findall(r"^\s*(\d+)\s+\$_\w*DFF\w*_", text, re.M))
+    return int(re.search(r"(\d+)\s+cells", text).group(1)), ffs
 
 
 @pytest.mark.parametrize("style", ["unrolled", "folded:2"])
@@ -37,11 +38,15 @@ def test_the_harness_keeps_the_whole_accelerator(tmp_path: Path, small_net: Netw
     acc = design.verilog_path.read_text()
     w_in = port_width(acc, design.top_name, "i__payload")
     assert w_in == design.in_lanes * design.in_bits and f"reg [{w_in - 1}:0] shift;" in text
-    assert h.ff == w_in + 3
-    alone = _cells(tmp_path, [design.verilog_path], design.top_name)
-    harnessed = _cells(tmp_path, [design.verilog_path, h.verilog_path], h.top)
-    # the accelerator's cells, plus the harness's shift register, handshake registers and parity
-    assert harnessed > alone + w_in
+    w_out = port_width(acc, design.top_name, "o__payload")
+    assert h.ff == w_in + w_out + 3
+    cells, ff = _cells(tmp_path, [design.verilog_path], design.top_name)
+    cells_h, ff_h = _cells(tmp_path, [design.verilog_path, h.verilog_path], h.top)
+    # every flip-flop of the accelerator survives (one whose value reached no output would be the
+    # first thing Yosys removes), plus the harness's own; the logic may be restructured (ABC folds
+    # a mux per output bit into the parity tree), but not lost wholesale
+    assert ff > 0 and ff_h == ff + h.ff
+    assert cells_h > cells
 
 
 def test_a_missing_port_is_named(tmp_path: Path) -> None:
@@ -70,9 +75,10 @@ def test_cli_synth_inside_the_harness(tmp_path: Path, small_net: Network) -> Non
     m = re.search(r"ECP5 \(inside the Fmax harness; FF without its (\d+)\): LUT4 \d+  FF (\d+) .*"
                   r"Fmax ([\d.]+) MHz", p.stdout)
     assert m, p.stdout
-    own = port_width(design.verilog_path.read_text(), design.top_name, "i__payload") + 3
+    acc = design.verilog_path.read_text()
+    own = port_width(acc, design.top_name, "i__payload") + port_width(acc, design.top_name, "o__payload") + 3
     total = yosys_counts(parse_yosys_stat_json((tmp_path / "out" / "yosys_stat.json").read_text()))["ff"]
     assert int(m.group(1)) == own and int(m.group(2)) == total - own
     util = parse_utilisation((tmp_path / "out" / "nextpnr.log").read_text())
-    # clk, rst, serial in, i_valid, o_ready in; i_ready, o_valid, parity out
+    # clk, rst, serial in, i_valid, o_ready in; i_ready, o_valid, signature out
     assert util["TRELLIS_IO"][0] <= 8

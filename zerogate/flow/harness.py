@@ -6,8 +6,11 @@ registers next to them (input skid, serializer) are pulled out to the pads while
 come from the core, and a 9-11 ns route across the die, not the accelerator, set the Fmax of
 the large designs (kws1d unrolled: 66-81 MHz). A board never wires the buses to pins either (the
 bundle's top level is a UART). The harness feeds the input bus from one pin through a shift
-register and folds the output bus into one registered parity bit, so nothing can be optimised
-away and the figure is the accelerator's own, plus ``in_width + 3`` flip-flops of harness.
+register and folds the output bus into a rotating signature register read out on one pin, so
+nothing can be optimised away and the figure is the accelerator's own, plus ``in_width +
+out_width + 3`` flip-flops of harness. (A one-bit parity fold, before 2026-11-25, let Yosys drop
+an output bit that appears twice in a beat, such as a copied sign bit, and the flip-flops that
+fed only it.)
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ HARNESS_TOP = "zerogate_fmax_harness"
 class Harness:
     verilog_path: Path
     top: str
-    ff: int  # flip-flops the harness adds (shift register, two handshake registers, parity)
+    ff: int  # flip-flops the harness adds (shift and signature registers, handshake, output pin)
     acc_verilog: Path  # the accelerator it wraps
 
     @property
@@ -60,4 +63,4 @@ def write_harness(path: Path, acc_verilog: Path, acc_top: str) -> Harness:
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_text(out)
     tmp.replace(path)
-    return Harness(path, HARNESS_TOP, in_width + 3, Path(acc_verilog))
+    return Harness(path, HARNESS_TOP, in_width + out_width + 3, Path(acc_verilog))
