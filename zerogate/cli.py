@@ -40,8 +40,8 @@ def _add_hw_opts(p: argparse.ArgumentParser) -> None:
                    help="give every folded layer all its --lanes (lower latency, more area, same throughput)")
     p.add_argument("--single-buffer", action="store_true",
                    help="one input buffer per folded dense layer instead of two: a copy of its input "
-                        "vector fewer (what fits the default model on the iCE40 UP5K), 2 more cycles "
-                        "per inference")
+                        "vector fewer (for small parts such as the iCE40 UP5K), 2 more cycles per "
+                        "inference")
     p.add_argument("--layer-style", action="append", default=[], metavar="K=STYLE[:LANES]",
                    help="override one layer's engine, e.g. 0=folded:4 (repeatable)")
 
