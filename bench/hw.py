@@ -24,6 +24,8 @@ to extend.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import functools
 import hashlib
 import json
@@ -621,6 +623,20 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+@contextlib.contextmanager
+def root_lock(root: Path) -> Iterator[bool]:
+    """Hold ``root`` for this run (yields ``False`` if another run holds it): two sweeps in one
+    root measure the same missing design at once, and each clears the other's work folder."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -636,6 +652,16 @@ def main(argv: list[str] | None = None) -> int:
     root = args.root or Path("build/bench-hw") / scale
     given = sys.argv[1:] if argv is None else argv
     command = " ".join(["nox -s bench-hw --", *map(shlex.quote, given)]) if given else "nox -s bench-hw"
+    with root_lock(root) as mine:
+        if not mine:
+            print(f"bench-hw: error: another bench-hw run is using --root {root}; give each run its own "
+                  "root and join them with --merge", file=sys.stderr)
+            return 2
+        return _run(args, models, styles, root, scale, command)
+
+
+def _run(args: argparse.Namespace, models: list[str], styles: tuple[str, ...], root: Path, scale: str,
+         command: str) -> int:
     if args.merge:
         problem = merge(args.merge, root)
         if problem:

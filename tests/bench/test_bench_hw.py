@@ -176,3 +176,16 @@ def test_a_cached_row_stands_only_for_the_design_the_generator_still_builds(
         assert any("measuring it again" in s for s in log)
         assert rows[0].verilog_sha256 == first[0].verilog_sha256
     assert len(measured) == 3
+
+
+def test_a_second_run_in_the_same_root_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two sweeps in one root would measure the same design at once, each clearing the other's
+    work folder: the second is refused with one line, and the root is free again afterwards."""
+    a = _root(tmp_path / "a", [_row("unrolled", 111)], "cmd-a")
+    out = tmp_path / "hardware.md"
+    with hw.root_lock(a) as mine:
+        assert mine
+        assert hw.main(["--root", str(a), "--merge", str(a), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "another bench-hw run is using --root" in err and not out.exists()
+    assert hw.main(["--root", str(a), "--merge", str(a), "--out", str(out)]) == 0
