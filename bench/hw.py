@@ -433,10 +433,12 @@ def _table(rows: list[Row]) -> list[str]:
         eff = r.min_efficiency
         sp = "any" if r.style.startswith("dense") else f"{r.sparsity:.1%}"
         dagger = "" if r.harness or r.lut4 is None or mixed is False else " †"
+        parity = " ‡" if r.harness and not r.signature and r.fmax_mhz is not None else ""
         out.append(f"| {r.model} | {r.bits} | {sp} | {_style(r)} | {r.matches}/{r.vectors} | "
                    f"{_fmt(r.cycles_sim, 'g')} | {_fmt(r.lut4)} | {_fmt(r.carry)} | {_fmt(r.lutram)} | "
                    f"{_fmt(r.ff)} | "
-                   f"{_fmt(r.dsp)} | {_fmt(r.bram)} | {_fmt(r.lut_eq)} | {_fmt(r.fmax_mhz, '.2f')}{dagger} | "
+                   f"{_fmt(r.dsp)} | {_fmt(r.bram)} | {_fmt(r.lut_eq)} | "
+                   f"{_fmt(r.fmax_mhz, '.2f')}{dagger}{parity} | "
                    f"{ratio} | {cyc} | "
                    f"{'–' if eff is None else f'{eff:.1%}'} | {r.generator or '–'} |")
     notes = [f"- {_style(r)}, {r.model} {r.bits}-bit, {r.sparsity:.1%}: "
@@ -541,9 +543,9 @@ def report(rows: list[Row], command: str, seconds: float, scale: str) -> str:
            "the input bus fed from one pin through a shift register, the output bus folded into "
            + ("a signature register read out on one pin), "
               if all(r.signature for r in rows if r.lut4 is not None) else
-              "one registered parity bit, or in rows measured since 2026-11-25 a signature register: "
-              "parity let Yosys drop an output bit that appears twice in a beat, such as a copied sign "
-              "bit, and the few flip-flops that fed only it), ")
+              "a signature register read out on one pin, or in rows marked ‡ (measured before that harness, "
+              "2026-11-25) one registered parity bit: parity let Yosys drop an output bit that appears twice "
+              "in a beat, such as a copied sign bit, and the few flip-flops that fed only it), ")
            + "because with its stream buses on ~100 unconstrained pads nextpnr "
            "spreads them around the die and a route across it, not the accelerator, set Fmax; FF excludes "
            "the harness's own flip-flops, LUT4 includes its output fold (about one LUT per output bit). "
