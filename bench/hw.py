@@ -207,7 +207,7 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
     t = time.perf_counter()
     design = generate(net, work / "rtl", style=style)
     secs["generate"] = round(time.perf_counter() - t, 1)
-    sha = hashlib.sha256(design.verilog_path.read_bytes()).hexdigest()
+    sha = _sha256(design.verilog_path)
     t = time.perf_counter()
     sim = simulate(design, net, x[:VECTORS], work / "sim", obj_cache=work.parent / "verilator-obj")
     secs["simulate"] = round(time.perf_counter() - t, 1)
@@ -319,7 +319,11 @@ def same_design(row: Row, p: Point, seed: int, root: Path) -> bool:
     net, _ = make_ir(p.model, p.sparsity, p.bits, seed, root / "ir")
     with tempfile.TemporaryDirectory(dir=root) as tmp:
         design = generate(net, Path(tmp), style=parse_style(p.style))
-        return hashlib.sha256(design.verilog_path.read_bytes()).hexdigest() == row.verilog_sha256
+        return _sha256(design.verilog_path) == row.verilog_sha256
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _jsonl(row: Row) -> str:

@@ -141,9 +141,9 @@ class Accelerator(wiring.Component):
         consumers = [*self.layers, self.ser]
         self.skids = [SkidBuffer(payload_shape(s)) if needs_skid(c) else None
                       for s, c in zip([self.deser, *self.layers], consumers, strict=True)]
-        names = [f"layer{k}" for k in range(1, len(self.layers))] + ["ser"]
-        self.taps = [f"skid{k}" if self.skids[k] is not None else names[k - 1]
-                     for k in range(1, len(self.layers) + 1)]
+        nexts = [f"layer{k}" for k in range(1, len(self.layers))] + ["ser"]
+        self.taps = [nxt if skid is None else f"skid{k}"
+                     for k, (skid, nxt) in enumerate(zip(self.skids[1:], nexts, strict=True), start=1)]
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self.in_shape, in_lanes))),
             "o": Out(stream.Signature(data.ArrayLayout(self.out_shape, out_lanes))),
@@ -208,13 +208,13 @@ class Accelerator(wiring.Component):
         prev = self.deser.o
         producers = [self.deser, *self.layers]
         for k, (skid, nxt) in enumerate(zip(self.skids, [*self.layers, self.ser], strict=True)):
-            if skid is None:  # nxt's i.ready is a register whose next value is nxt.ready_next
-                wiring.connect(m, prev, nxt.i)
-                hear_ready_next(m, producers[k], nxt.ready_next)
-            else:
+            # without a skid, nxt's own i.ready is a register whose next value is nxt.ready_next
+            sink = nxt if skid is None else skid
+            if skid is not None:
                 m.submodules[f"skid{k}"] = skid
-                wiring.connect(m, prev, skid.i)
-                hear_ready_next(m, producers[k], skid.ready_next)
+            wiring.connect(m, prev, sink.i)
+            hear_ready_next(m, producers[k], sink.ready_next)
+            if skid is not None:
                 wiring.connect(m, skid.o, nxt.i)
             prev = getattr(nxt, "o", None)
         wiring.connect(m, self.ser.o, wiring.flipped(self.o))

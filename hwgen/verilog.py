@@ -112,7 +112,7 @@ def generate(net: Network, out_dir: Path, *, top_name: str = "zerogate_top", in_
 
     top = Accelerator(net, in_lanes=in_lanes, out_lanes=out_lanes, layer_styles=dict(enumerate(styles)),
                       adder_levels_per_stage=adder_levels_per_stage, balance=balance,
-                      **({"single_buffer": True} if single_buffer else {}))
+                      single_buffer=single_buffer)
     text = verilog.convert(top, name=top_name, emit_src=False, strip_internal_attrs=True)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
