@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from zerogate import golden, ir
-from zerogate.errors import ConfigError, UserError, VerificationError
+from zerogate.errors import ConfigError, ToolError, UserError, VerificationError
 from zerogate.ir import replace_dir
 
 Log = Callable[[str], None]
@@ -81,7 +81,12 @@ class BuildState:
 
 @contextmanager
 def staged_output(out: Path) -> Iterator[Path]:
-    """A work folder that becomes ``out`` on success and vanishes (or becomes ``.failed``) otherwise."""
+    """A work folder that becomes ``out`` on success and vanishes (or becomes ``.failed``) otherwise.
+
+    A mismatch, or a tool failure whose message names a log in the work folder, keeps the work as
+    ``<out>.failed`` (and the message names the log there); anything else, such as a bad option,
+    a missing tool or an interrupt, leaves nothing behind.
+    """
     out = out.resolve()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -90,11 +95,17 @@ def staged_output(out: Path) -> Iterator[Path]:
         raise UserError(f"cannot write to {out.parent}: {e.strerror}; choose another --out") from None
     try:
         yield work
-    except VerificationError:
+    except (VerificationError, ToolError) as e:
+        msg = str(e)
+        if not isinstance(e, VerificationError) and str(work) not in msg:  # e.g. a missing tool
+            shutil.rmtree(work, ignore_errors=True)
+            raise
         failed = out.with_name(out.name + ".failed")
         shutil.rmtree(failed, ignore_errors=True)
         work.rename(failed)
-        raise
+        if str(work) not in msg:
+            raise
+        raise type(e)(msg.replace(str(work), str(failed))) from None
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

