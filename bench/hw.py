@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import write_atomic
+from zerogate.errors import UserError
 
 #: Bundled models the sweep knows (compress.models names).
 MODELS = ("digits-mlp", "digits-cnn", "kws1d")
@@ -663,7 +664,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench-hw: error: another bench-hw run is using --root {root}; give each run its own "
                   "root and join them with --merge", file=sys.stderr)
             return 2
-        return _run(args, models, styles, root, scale, command)
+        try:
+            return _run(args, models, styles, root, scale, command)
+        except UserError as e:  # a tool that failed or was stopped: its rows so far are kept
+            print(f"bench-hw: error: {e}; the designs measured so far are kept in {root}, and the same "
+                  "command resumes from them", file=sys.stderr)
+            return e.exit_code
 
 
 def _run(args: argparse.Namespace, models: list[str], styles: tuple[str, ...], root: Path, scale: str,

