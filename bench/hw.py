@@ -510,7 +510,7 @@ def findings(rows: list[Row], expected: list[Point] | tuple[Point, ...] = ()) ->
                        + (f"NOT met by {below}." if below else "met."))
     slow = [r for r in rows if r.fits and r.lut4 is not None and r.fmax_mhz is None]
     if slow:
-        out.append("- Not routed in the time given (no Fmax): "
+        out.append("- Not placed and routed in the time given (no Fmax): "
                    + ", ".join(f"{r.model} {r.bits}-bit {r.sparsity:.1%} {_style(r)}" for r in slow) + ".")
     mism = [r for r in rows if r.cycles_sim is not None and r.cycles_sim != r.cycles_model]
     out.append(f"- Cycle model vs simulation: {len(rows) - len(mism)} of {len(rows)} designs agree exactly"

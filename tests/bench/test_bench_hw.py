@@ -47,7 +47,7 @@ def test_a_design_still_routing_at_the_limit_is_recorded(tmp_path: Path, small_n
     assert row.fits and row.fmax_mhz is None and row.lut4 and row.lut4 > 0
     assert "did not finish within" in row.note and "Yosys's counts" in row.note
     text = hw.report([row], "python -m bench.hw", 1.0, "quick")
-    assert "Not routed in the time given" in text and "did not finish within" in text
+    assert "Not placed and routed in the time given" in text and "did not finish within" in text
 
 
 def test_a_row_synthesized_with_the_yosys_prepass_says_so(tmp_path: Path, small_net: Network,
