@@ -136,6 +136,19 @@ def test_does_not_fit() -> None:
     assert does_not_fit_reason("ERROR: Unsupported package 'FOO' for 'LFE5U-85F'.\n") is None
 
 
+def test_a_placer_that_gives_up_on_a_cell_is_does_not_fit() -> None:
+    """HeAP's legaliser stopping on one cell of a nearly full part: the cell type and its use."""
+    log = ("Info: Device utilisation:\nInfo: \t        TRELLIS_COMB:   67651/  83640    80%\n\n"
+           "Info:     at iteration #2, type ALL: wirelen solved = 107924, spread = 1226893, legal = 1480059\n"
+           "ERROR: Unable to find legal placement for cell '$nextpnr_CCU2C_6644$CCU2_COMB0' of type "
+           "'TRELLIS_COMB' after 309217877 attempts, check constraints and utilisation. Use "
+           "`--placer-heap-cell-placement-timeout` to change the number of attempts.\n0 warnings, 1 error\n")
+    assert does_not_fit_reason(log) == ("the placer found no legal site for a TRELLIS_COMB cell, "
+                                        "67651 of 83640 in use")
+    without_table = log.split("Info:     at")[1]
+    assert does_not_fit_reason(without_table) == "the placer found no legal site for a TRELLIS_COMB cell"
+
+
 def test_yosys_stat_json() -> None:
     cells = parse_yosys_stat_json(YOSYS_STAT_JSON)
     assert cells == {"CCU2C": 16, "LUT4": 1, "MULT18X18D": 1, "TRELLIS_FF": 32}

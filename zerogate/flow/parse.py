@@ -22,6 +22,9 @@ _UTIL_ROW = re.compile(r"^(?:Info:)?\s*(?P<name>\w+):\s+(?P<used>\d+)/\s*(?P<ava
 _UTIL_HEADER = "Device utilisation:"
 _NO_BELS = re.compile(r"no BELs remaining to implement cell type '(?P<type>[^']+)'")
 _AT_LIMIT = "design is probably at utilisation limit"
+# HeAP's legaliser giving up on one cell: near a full part (digits-cnn 8-bit 0 % unrolled, 81 % of
+# the 85F's LUT cells, after some 20 min), or with impossible constraints.
+_NO_LEGAL = re.compile(r"Unable to find legal placement for cell '[^']+' of type '(?P<type>[^']+)' after")
 _ERROR = re.compile(r"\bERROR\b|\b[Ee]rror:")
 _SUMMARY = re.compile(r"^\d+ warnings?, \d+ errors?$")
 _NOISE = ("Preparing to run ",)
@@ -129,6 +132,11 @@ def does_not_fit_reason(text: str) -> str | None:
         return f"no sites left for {m['type']} cells"
     if _AT_LIMIT in text:
         return "placement failed at the utilisation limit"
+    m = _NO_LEGAL.search(text)
+    if m:
+        used = parse_utilisation(text).get(m["type"])
+        share = f", {used[0]} of {used[1]} in use" if used else ""
+        return f"the placer found no legal site for a {m['type']} cell{share}"
     return None
 
 
