@@ -502,12 +502,18 @@ def findings(rows: list[Row], expected: list[Point] | tuple[Point, ...] = ()) ->
                    f"{worst.sparsity:.1%} sparse, {_style(worst)}); target ≥ 90 %.")
     for st in ("unrolled", "folded"):
         fm = [r for r in rows if r.style == st and r.fmax_mhz is not None]
+        # a design the device cannot hold has no Fmax; the finding names it rather than drop it
+        big = [r for r in rows if r.style == st and r.fits is False]
         if fm:
             lo = min(fm, key=lambda r: r.fmax_mhz)
             below = sum(r.fmax_mhz < FMAX_TARGET_MHZ for r in fm)
+            unfit = (f"; {len(big)} more {'does' if len(big) == 1 else 'do'} not fit the device, no Fmax: "
+                     + ", ".join(f"{r.model} {r.bits}-bit {r.sparsity:.1%} sparse" for r in big)
+                     ) if big else ""
             out.append(f"- ECP5 Fmax, {st}: lowest {lo.fmax_mhz:.2f} MHz ({lo.model}, {lo.bits}-bit, "
                        f"{lo.sparsity:.1%} sparse) over {len(fm)} designs; target ≥ {FMAX_TARGET_MHZ:g} MHz: "
-                       + (f"NOT met by {below}." if below else "met."))
+                       + (f"NOT met by {below}" if below else
+                          "met by every design that fits" if big else "met") + unfit + ".")
     slow = [r for r in rows if r.fits and r.lut4 is not None and r.fmax_mhz is None]
     if slow:
         out.append("- Not placed and routed in the time given (no Fmax): "

@@ -129,6 +129,17 @@ def test_fmax_finding_does_not_round_a_miss_up(fmax: float, verdict: str) -> Non
     assert f"lowest {fmax:.2f} MHz" in text and f"over 2 designs; target ≥ 100 MHz: {verdict}" in text
 
 
+def test_fmax_finding_names_a_design_that_does_not_fit() -> None:
+    """A design too big for the device has no Fmax: the finding counts and names it, so "met"
+    cannot stand for designs that were never placed."""
+    fast = _row("unrolled", 111)
+    big = replace(fast, key="big", model="digits-cnn", bits=8, sparsity=0.012, fits=False, fmax_mhz=None)
+    text = "\n".join(hw.findings([fast, big]))
+    assert ("over 1 designs; target ≥ 100 MHz: met by every design that fits; 1 more does not fit the "
+            "device, no Fmax: digits-cnn 8-bit 1.2% sparse.") in text
+    assert "over 1 designs; target ≥ 100 MHz: met." in "\n".join(hw.findings([fast]))
+
+
 def test_a_partial_report_names_the_designs_it_lacks() -> None:
     """A report for the default sweep lists the designs it has no row for."""
     expected = hw.default_sweep()
