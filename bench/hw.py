@@ -105,6 +105,7 @@ class Row:
     lutram: int | None = None  # TRELLIS_DPR16X4 cells
     seed: int | None = None  # nextpnr seed and router of the figures (a later try when one did not finish)
     router: str | None = None
+    placer: str | None = None  # nextpnr's placer of the figures ("static" after HeAP gave up)
     harness: bool = False  # placed and routed inside the few-pin Fmax harness (zerogate.flow.harness)
     signature: bool = False  # that harness folds the output into a signature register (else one parity bit)
     note: str = ""
@@ -233,13 +234,16 @@ def measure(p: Point, net: Any, x: Any, work: Path, *, synth: bool = True,
             r = synthesize_ecp5(sources, top, work / "ecp5", seed=tries[0][0], router=tries[0][1],
                                 retries=tries[1:] if pnr_minutes else (),
                                 pnr_timeout_s=60 * pnr_minutes if pnr_minutes else None)
-            for name in (*CELLS, "fmax_mhz", "seed", "router"):
+            for name in (*CELLS, "fmax_mhz", "seed", "router", "placer"):
                 setattr(row, name, getattr(r, name))
             row.ff = r.ff - own_ff
             if (r.seed, r.router) != tries[0]:
                 stuck = "; ".join(f"seed {s} {a}" for s, a in tries[:tries.index((r.seed, r.router))])
                 row.note = (f"nextpnr {stuck} still routing after {pnr_minutes:g} min; "
                             f"seed {r.seed} {r.router} finished")
+            if r.placer != "heap":
+                row.note = "; ".join(filter(None, [f"placed by nextpnr's {r.placer} placer: HeAP found no "
+                                                   "legal placement", row.note]))
         except (DoesNotFitError, ToolTimeout) as e:
             # Yosys's cell counts exist before placement: the LUT-eq of a design too big for the part
             # (or one nextpnr did not finish in the time given)
@@ -549,7 +553,8 @@ def report(rows: list[Row], command: str, seconds: float, scale: str) -> str:
         "nextpnr's post-route figure on an LFE5U-85F (CABGA381, 100 MHz constraint, seed 1, router1; with "
         "`--pnr-minutes`, a run still routing at the limit is retried with router2, then seed 2, and the "
         "row's note names the run its figures come from: router1 can circle for good on a congested "
-        "design that router2 routes in minutes). "
+        "design that router2 routes in minutes; placed by HeAP, or by the static placer where HeAP's "
+        "legaliser gives up on a nearly full part, which the note then says). "
         + ("Each design is placed and routed inside the few-pin Fmax harness (`zerogate/flow/harness.py`: "
            "the input bus fed from one pin through a shift register, the output bus folded into "
            + ("a signature register read out on one pin), "

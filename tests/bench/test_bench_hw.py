@@ -72,6 +72,30 @@ def test_a_row_synthesized_with_the_yosys_prepass_says_so(tmp_path: Path, small_
     assert row.note.endswith(hw.PREPASS_NOTE) and "did not finish within" in row.note
 
 
+def test_a_row_placed_by_the_fallback_placer_says_so(tmp_path: Path, small_net: Network,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A design HeAP could not legalise and the static placer placed: the row keeps the placer and
+    its note says so, since its Fmax comes from a placer weaker on timing. The flow is a stand-in
+    here (the fallback itself is tested on real nextpnr in tests/flow)."""
+    import zerogate.flow
+    from zerogate.flow import FlowResult
+
+    def fake_synth(sources: list[Path], top: str, work: Path, **kw: object) -> FlowResult:
+        work.mkdir(parents=True)
+        return FlowResult(device="LFE5U-85F", package="CABGA381", top=top, seed=1, lut4=10, carry=2, ff=200,
+                          dsp=0, bram=0, io=8, comb=14, fmax_mhz=51.2, constraint_mhz=100.0, timing_met=False,
+                          bitstream=work / "x.bit", placer="static")
+
+    monkeypatch.setattr(zerogate.flow, "synthesize_ecp5", fake_synth)
+    x = np.random.default_rng(1).integers(small_net.input.min_int, small_net.input.max_int + 1,
+                                          (4, small_net.in_features))
+    row = hw.measure(hw.Point("tiny", 0.5, 4, "unrolled"), small_net, x, tmp_path / "w",
+                     float_weights=sum(ly.n_weights for ly in small_net.layers))
+    assert row.placer == "static" and row.fmax_mhz == 51.2
+    assert row.note == "placed by nextpnr's static placer: HeAP found no legal placement"
+    assert "static placer: HeAP found no legal placement." in hw.report([row], "python -m bench.hw", 1.0, "q")
+
+
 def _row(style: str, lut4: int) -> hw.Row:
     return hw.Row(key=f"digits-mlp|0.9|4|{style}", model="digits-mlp", target_sparsity=0.9, bits=4,
                   style=style, lanes=1, sparsity=0.9, nnz=10, weights=100, macs=10, vectors=8, matches=8,

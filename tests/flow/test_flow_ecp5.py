@@ -100,6 +100,47 @@ def test_does_not_fit(tmp_path: Path) -> None:
     assert "\n" not in str(e.value)
 
 
+HEAP_GAVE_UP = ("ERROR: Unable to find legal placement for cell 'c' of type 'TRELLIS_COMB' after 10001 "
+                "attempts, check constraints and utilisation.")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("static_places", [True, False])
+def test_heap_giving_up_falls_back_to_the_static_placer(counter_run: tuple[Path, FlowResult], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         static_places: bool) -> None:
+    """HeAP's legaliser can give up on a nearly full part the static placer still places (digits-cnn
+    8-bit 0 % unrolled on the 85F): the flow tries it, keeps HeAP's log and says which placer placed
+    the design; if both give up, the design does not fit and the error says both were tried.
+    nextpnr is a stand-in that fails HeAP's way: that failure cannot be provoked on a small design.
+    The static run is the real nextpnr."""
+    from zerogate.flow.tools import NEXTPNR_ECP5, find_tool
+
+    src, _ = counter_run
+    real = find_tool(NEXTPNR_ECP5)
+    fake = tmp_path / "nextpnr"
+    passes = "'--help' in args" + (" or 'static' in args" if static_places else "")  # real nextpnr
+    fake.write_text(f"#!{sys.executable}\nimport os, sys\nargs = sys.argv[1:]\n"
+                    f"if {passes}:\n    os.execv({str(real)!r}, [{str(real)!r}, *args])\n"
+                    f"print({HEAP_GAVE_UP!r})\nsys.exit(1)\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("ZEROGATE_NEXTPNR_ECP5", str(fake))
+    said: list[str] = []
+    work = tmp_path / "work"
+    if static_places:
+        res = synthesize_ecp5(src, "top", work, log=said.append)
+        assert res.placer == "static" and res.bitstream.is_file() and res.fmax_mhz is not None
+        assert res.to_dict()["placer"] == "static"
+        assert HEAP_GAVE_UP in res.logs["nextpnr_heap"].read_text()
+        assert any("HeAP found no legal placement" in s and "again with the static placer" in s for s in said)
+    else:
+        both = (r"^design does not fit LFE5U-85F CABGA381: the placer found no legal site for a "
+                r"TRELLIS_COMB cell \(HeAP gave up first, then the static placer\); ")
+        with pytest.raises(DoesNotFitError, match=both):
+            synthesize_ecp5(src, "top", work, log=said.append)
+        assert (work / "nextpnr.heap.log").is_file()
+
+
 @pytest.mark.slow
 def test_syntax_error_names_the_line_and_the_log(tmp_path: Path) -> None:
     src = _write(tmp_path / "bad.v", "module top(input clk; endmodule\n")

@@ -40,7 +40,7 @@ def test_a_run_still_routing_at_the_limit_gives_way_to_the_next(tmp_path: Path,
     real = common.place_and_route
     tried: list[tuple[int, str]] = []
 
-    def circling_on_seed_1(flow, device_args, freq_mhz, seed, what, advice="", timeout_s=None):
+    def circling_on_seed_1(flow, device_args, freq_mhz, seed, what, advice="", timeout_s=None, **_):
         router = device_args[device_args.index("--router") + 1]
         tried.append((seed, router))
         if router == "router1" or not ok:

@@ -59,7 +59,9 @@ def synthesize_ecp5(verilog: Path | list[Path], top: str, work_dir: Path, *, dev
     design and router2 or another seed then finish in minutes, so a run stopped at the limit is
     retried with each ``(seed, router)`` of ``retries`` in turn (on the same netlist);
     ``FlowResult.seed``/``router`` say which run the figures come from, and the last timeout is
-    raised when none finishes.
+    raised when none finishes. A design HeAP's legaliser gives up on is placed again with the
+    static placer (``common.FALLBACK_PLACER``; ``FlowResult.placer`` says so) before it is called
+    too big: near a full part the static placer can still legalise it.
     """
     flag = nextpnr_device_flag(device)
     device = device.strip().upper()
@@ -74,7 +76,8 @@ def synthesize_ecp5(verilog: Path | list[Path], top: str, work_dir: Path, *, dev
         try:
             util, clocks = common.place_and_route(flow, [flag, "--package", package, "--router", router],
                                                   freq_mhz, seed, f"{device} {package}",
-                                                  timeout_s=pnr_timeout_s)
+                                                  timeout_s=pnr_timeout_s,
+                                                  fallback_placer=common.FALLBACK_PLACER)
             break
         except ToolTimeout:
             stuck, (seed, router) = (seed, router), next(tries, (None, router))
@@ -90,7 +93,7 @@ def synthesize_ecp5(verilog: Path | list[Path], top: str, work_dir: Path, *, dev
               "io": common.used(util, "TRELLIS_IO"), "comb": common.used(util, "TRELLIS_COMB")}
     res = common.finish(flow, device=device, package=package, seed=seed, freq_mhz=freq_mhz, cells=cells,
                         util=util, clocks=clocks, bit=bit, counts=counts)
-    return dataclasses.replace(res, router=router)
+    return dataclasses.replace(res, router=router, placer=flow.placer)
 
 
 def _render_synth_script(**values: Any) -> str:

@@ -140,6 +140,21 @@ def does_not_fit_reason(text: str) -> str | None:
     return None
 
 
+def heap_gave_up(text: str) -> bool:
+    """Whether nextpnr stopped because HeAP's legaliser found no site for a cell: the part may still
+    hold the design, placed another way (see ``common.place_and_route``)."""
+    return bool(_NO_LEGAL.search(text))
+
+
+_PLACERS = re.compile(r"--placer arg.*?available:(?P<names>[\s\w,]+)[;.]", re.S)
+
+
+def placers(help_text: str) -> set[str]:
+    """The placer algorithms a nextpnr build offers, from its ``--help`` ("available: sa, heap, static;")."""
+    m = _PLACERS.search(help_text)
+    return {n.strip() for n in m["names"].split(",") if n.strip()} if m else set()
+
+
 def last_error_line(text: str) -> str:
     """The line of a tool's output that best says what went wrong, for a one-line error message.
 

@@ -125,11 +125,16 @@ def check(tool: Tool, run: Run, *, full_log: Path | None = None) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def supports_option(exe: Path, option: str) -> bool:
-    """Whether ``exe --help`` lists ``option`` (older nextpnr builds lack ``--report``)."""
+def help_text(exe: Path) -> str:
+    """What ``exe --help`` prints (empty if it cannot run): which options this build has."""
     try:
         proc = subprocess.run([str(exe), "--help"], stdin=subprocess.DEVNULL, capture_output=True,
                               text=True, errors="replace", check=False, timeout=120)
     except (OSError, subprocess.TimeoutExpired):
-        return False
-    return option in proc.stdout + proc.stderr
+        return ""
+    return proc.stdout + proc.stderr
+
+
+def supports_option(exe: Path, option: str) -> bool:
+    """Whether ``exe --help`` lists ``option`` (older nextpnr builds lack ``--report``)."""
+    return option in help_text(exe)
