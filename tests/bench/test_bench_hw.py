@@ -94,6 +94,9 @@ def test_a_row_placed_by_the_fallback_placer_says_so(tmp_path: Path, small_net: 
     assert row.placer == "static" and row.fmax_mhz == 51.2
     assert row.note == "placed by nextpnr's static placer: HeAP found no legal placement"
     assert "static placer: HeAP found no legal placement." in hw.report([row], "python -m bench.hw", 1.0, "q")
+    row2 = replace(row, router="router2")  # a note and a run other than the default: both are said
+    assert ("static placer: HeAP found no legal placement; nextpnr seed 1 router2."
+            in hw.report([row2], "python -m bench.hw", 1.0, "q"))
 
 
 def _row(style: str, lut4: int) -> hw.Row:
@@ -144,7 +147,8 @@ def test_report_data_file_restores_the_rows_on_a_fresh_root(tmp_path: Path) -> N
     assert hw.main(["--root", str(tmp_path / "fresh"), "--merge", str(bad), "--out", str(again)]) == 2
 
 
-@pytest.mark.parametrize(("fmax", "verdict"), [(99.97, "NOT met by 1."), (100.0, "met.")])
+@pytest.mark.parametrize(("fmax", "verdict"), [
+    (99.97, "NOT met by 1 (digits-mlp 4-bit 90.0% sparse); the other 1: ≥ 130.00 MHz."), (100.0, "met.")])
 def test_fmax_finding_does_not_round_a_miss_up(fmax: float, verdict: str) -> None:
     """nextpnr's 99.97 MHz fails a 100 MHz target: the report shows its two decimals and says so."""
     slow = replace(_row("unrolled", 111), fmax_mhz=fmax)
