@@ -66,6 +66,16 @@ def _mhz(x: float | None) -> str:
     return "no clock" if x is None else f"{x:.2f} MHz"
 
 
+def _fmax_cell(sy: dict[str, Any]) -> str:
+    """Fmax against its constraint; a design the fallback placer placed says so, since that placer
+    is weaker on timing than nextpnr's default (see ``zerogate.flow.common.FALLBACK_PLACER``)."""
+    placer = sy.get("placer", "heap")
+    how = (f"; placed by nextpnr's {placer} placer: its default, HeAP, found no legal placement"
+           if placer != "heap" else "")
+    return (f"{_mhz(sy['fmax_mhz'])} (constraint {sy['constraint_mhz']} MHz, "
+            f"{'met' if sy['timing_met'] else 'NOT met'}{how})")
+
+
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.2f} %"
 
@@ -155,9 +165,7 @@ def render_markdown(d: dict[str, Any]) -> str:
             f"| BRAM (DP16KD) | {sy['bram']} |",
             f"| CCU2C carry cells | {sy.get('carry')} |",
             f"| distributed RAM (TRELLIS_DPR16X4, 16 x 4 bits each) | {sy.get('lutram', 0)} |",
-            f"| Fmax (nextpnr, after routing) | {_mhz(sy['fmax_mhz'])} "
-            f"(constraint {sy['constraint_mhz']} MHz, "
-            f"{'met' if sy['timing_met'] else 'NOT met'}) |",
+            f"| Fmax (nextpnr, after routing) | {_fmax_cell(sy)} |",
             f"| bitstream | `{Path(sy['bitstream']).name}` |",
         ]
     lines += _ice40_lines(d.get("ice40"))

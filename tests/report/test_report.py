@@ -110,3 +110,14 @@ def test_does_not_fit_is_recorded_not_fatal(small_net: Network, tmp_path: Path,
     assert "does-not-fit" in (tmp_path / "bundle" / "bitstreams" / "README.md").read_text()
     assert "SB_LUT4" in (tmp_path / "bundle" / "reports" / "ice40" / "yosys_stat.txt").read_text()
     _images_ok(tmp_path / "report.html")
+
+
+@pytest.mark.parametrize(("placer", "said"), [("heap", False), ("static", True)])
+def test_fmax_says_when_the_fallback_placer_placed_the_design(placer: str, said: bool) -> None:
+    """The static placer's Fmax is weaker than HeAP's; the report must not pass one for the other."""
+    from zerogate.report import _fmax_cell
+
+    cell = _fmax_cell({"fmax_mhz": 51.9, "constraint_mhz": 100.0, "timing_met": False, "placer": placer})
+    assert cell.startswith("51.90 MHz (constraint 100.0 MHz, NOT met")
+    assert ("placed by nextpnr's static placer: its default, HeAP, found no legal placement" in cell) == said
+
