@@ -522,19 +522,17 @@ def findings(rows: list[Row], expected: list[Point] | tuple[Point, ...] = ()) ->
         big = [r for r in rows if r.style == st and r.fits is False]
         if fm:
             lo = min(fm, key=lambda r: r.fmax_mhz)
-            below = sum(r.fmax_mhz < FMAX_TARGET_MHZ for r in fm)
-            unfit = (f"; {len(big)} more {'does' if len(big) == 1 else 'do'} not fit the device, no Fmax: "
-                     + ", ".join(f"{r.model} {r.bits}-bit {r.sparsity:.1%} sparse" for r in big)
-                     ) if big else ""
-            slow = sorted((r for r in fm if r.fmax_mhz < FMAX_TARGET_MHZ), key=lambda r: r.fmax_mhz)
-            rest = [r for r in fm if r.fmax_mhz >= FMAX_TARGET_MHZ]
+            below = sorted((r for r in fm if r.fmax_mhz < FMAX_TARGET_MHZ), key=lambda r: r.fmax_mhz)
+            rest = [r.fmax_mhz for r in fm if r.fmax_mhz >= FMAX_TARGET_MHZ]
             # a miss is named, and the rest still get their lowest figure
-            miss = (f"NOT met by {below} (" + ", ".join(f"{r.model} {r.bits}-bit {r.sparsity:.1%} sparse"
-                                                       for r in slow) + ")"
-                    + (f"; the other {len(rest)}: ≥ {min(r.fmax_mhz for r in rest):.2f} MHz" if rest else ""))
+            verdict = (f"NOT met by {len(below)} ({_names(below)})"
+                       + (f"; the other {len(rest)}: ≥ {min(rest):.2f} MHz" if rest else "") if below
+                       else "met by every design that fits" if big else "met")
+            unfit = (f"; {len(big)} more {'does' if len(big) == 1 else 'do'} not fit the device, no Fmax: "
+                     f"{_names(big)}") if big else ""
             out.append(f"- ECP5 Fmax, {st}: lowest {lo.fmax_mhz:.2f} MHz ({lo.model}, {lo.bits}-bit, "
                        f"{lo.sparsity:.1%} sparse) over {len(fm)} designs; target ≥ {FMAX_TARGET_MHZ:g} MHz: "
-                       + (miss if below else "met by every design that fits" if big else "met") + unfit + ".")
+                       f"{verdict}{unfit}.")
     slow = [r for r in rows if r.fits and r.lut4 is not None and r.fmax_mhz is None]
     if slow:
         out.append("- Not placed and routed in the time given (no Fmax): "
@@ -543,6 +541,11 @@ def findings(rows: list[Row], expected: list[Point] | tuple[Point, ...] = ()) ->
     out.append(f"- Cycle model vs simulation: {len(rows) - len(mism)} of {len(rows)} designs agree exactly"
                + (f" (differ: {', '.join(r.key for r in mism)})." if mism else "."))
     return out
+
+
+def _names(rows: list[Row]) -> str:
+    """Designs of one style, named for a finding: "digits-cnn 8-bit 1.2% sparse, ..."."""
+    return ", ".join(f"{r.model} {r.bits}-bit {r.sparsity:.1%} sparse" for r in rows)
 
 
 def _machine() -> str:
