@@ -23,7 +23,7 @@ from compress.qnet import PoolStage, QuantNet, WeightStage
 from compress.quant import QuantConv1d, QuantConv2d, QuantLinear, QuantWeightLayer
 from zerogate.errors import UnsupportedError
 from zerogate.fixedpoint import MIN_WEIGHT_BITS, Activation, FixedFormat, Overflow, Rounding, signed_bits_for
-from zerogate.ir import MAX_BIAS_BITS, Layer, LayerKind, Network, Node, Pool
+from zerogate.ir import MAX_BIAS_BITS, Layer, LayerKind, Network, Node, Pool, to_identifier
 
 __all__ = ["export_layer", "export_net", "export_network"]
 
@@ -137,7 +137,8 @@ def export_net(qnet: QuantNet, name: str, metadata: Mapping[str, Any] | None = N
     """The IR of ``qnet`` (calibrated; quantizers need not be enabled); ``qnet`` is left untouched.
 
     Nodes are named by kind and position among their kind: ``conv0, maxpool0, conv1, fc0, ...``
-    (an MLP gives ``fc0, fc1, ...``).
+    (an MLP gives ``fc0, fc1, ...``). ``name`` is made an identifier (``digits-mlp`` becomes
+    ``digits_mlp``), since the IR holds identifiers only.
     """
     ref = copy.deepcopy(qnet).double().eval()
     ref.set_quant(False)
@@ -178,8 +179,8 @@ def export_net(qnet: QuantNet, name: str, metadata: Mapping[str, Any] | None = N
         counts[_PREFIX[kind]] += 1
         nodes.append(node)
         prev_shape, prev_keep = shapes[k], keeps[k]
-    return Network(name=name, input=fmts[0], in_features=math.prod(ref.in_shape), layers=tuple(nodes),
-                   metadata=dict(metadata or {}), in_shape=ref.in_shape)
+    return Network(name=to_identifier(name), input=fmts[0], in_features=math.prod(ref.in_shape),
+                   layers=tuple(nodes), metadata=dict(metadata or {}), in_shape=ref.in_shape)
 
 
 def export_network(model: QuantNet, name: str, metadata: Mapping[str, Any] | None = None) -> Network:

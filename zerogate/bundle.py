@@ -27,7 +27,7 @@ from zerogate.flow.ecp5 import nextpnr_device_flag
 from zerogate.flow.ice40 import Ice40Device
 from zerogate.flow.tools import ECPPACK, ICEPACK, NEXTPNR_ECP5, NEXTPNR_ICE40, YOSYS, find_tool
 from zerogate.host import DEFAULT_BAUD, DEFAULT_TIMEOUT_BITS, NAK, SYNC_REPLY, SYNC_REQUEST, UartProtocol
-from zerogate.ir import replace_dir
+from zerogate.ir import check_identifier, replace_dir
 
 UART_TOP = "zerogate_uart_top"
 AXIS_TOP = "zerogate_axis"
@@ -140,8 +140,12 @@ def write_bundle(design: GeneratedDesign, out: Path, *, network: str = "network"
                  ecp5_device: str = "LFE5U-85F", reports: Iterable[Path] = ()) -> Path:
     """Render the whole bundle for ``design`` into ``out`` (replaced atomically); return ``out``.
 
-    ``reports`` are files copied into ``reports/`` (the build report, for instance).
+    ``reports`` are files copied into ``reports/`` (the build report, for instance). ``network``
+    must be an IR identifier and ``name`` (often the output folder's name) is reduced to safe file
+    characters, since both are written into the YAML core file, the README and file names.
     """
+    check_identifier(network, "network name")
+    name = _file_stem(name)
     boards = board_targets(ecp5_device)
     out = Path(out).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -202,7 +206,14 @@ def write_bundle(design: GeneratedDesign, out: Path, *, network: str = "network"
 
 
 def _core_id(name: str) -> str:
-    return "".join(c if c.isalnum() or c == "_" else "_" for c in name.lower())
+    return "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in name.lower())
+
+
+def _file_stem(name: str) -> str:
+    """``name`` with every character but ASCII letters, digits, ``_``, ``-`` and ``.`` made ``_``,
+    and not starting with a dot: a plain file name, and a plain YAML/Markdown word."""
+    stem = "".join(c if c.isascii() and (c.isalnum() or c in "_-.") else "_" for c in name)[:64]
+    return stem if stem and not stem.startswith(".") else f"zerogate{stem}"
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ BAD_CASES = {
                           "checksum mismatch"),
     "weight outside width": (lambda p: _rewrite_weights(p, "fc0.weight", np.full((6, 12), 9)),
                              "does not fit its declared 4-bit width"),
-    "nan weight": (lambda p: _rewrite_weights(p, "fc0.weight", np.full((6, 12), np.nan)), "NaN"),
+    "nan weight": (lambda p: _rewrite_weights(p, "fc0.weight", np.full((6, 12), np.nan)), "dtype float64"),
     "shape mismatch": (lambda p: _rewrite_weights(p, "fc1.weight", np.zeros((3, 7), dtype=np.int64)),
                        "shape (3, 7)"),
     "bit-width 1": (lambda p: _rewrite_weights(p, "fc0.weight_bits", np.full(6, 1)), "bit-width 1"),
@@ -74,7 +74,8 @@ BAD_CASES = {
     "bit-width 17": (lambda p: _rewrite_weights(p, "fc0.weight_bits", np.full(6, 17)), "bit-width 17"),
     "unknown kind": (lambda p: _edit_manifest(p, lambda m: m["layers"][0].update(kind="lstm")),
                      "'lstm' is not one of"),
-    "layers do not chain": (lambda p: _edit_manifest(p, lambda m: m["layers"][1].update(in_features=5)),
+    "layers do not chain": (lambda p: (_rewrite_weights(p, "fc1.weight", np.zeros((3, 5), dtype=np.int64)),
+                                       _edit_manifest(p, lambda m: m["layers"][1].update(in_features=5))),
                             "takes 5 inputs"),
     "format/shift disagree": (lambda p: _edit_manifest(
         p, lambda m: m["layers"][0]["output"].update(frac=2)), "shift"),

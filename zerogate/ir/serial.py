@@ -22,12 +22,16 @@ import numpy as np
 
 from zerogate.errors import IRError
 from zerogate.fixedpoint import Activation, FixedFormat, Overflow, Rounding
+from zerogate.ir.archive import MAX_ARRAY_BYTES, MAX_DIRECTORY_BYTES, WeightArchive
+from zerogate.ir.names import check_file_name, check_identifier, check_names, inside, shown
 from zerogate.ir.types import POOL_KINDS, Layer, LayerKind, Network, Node, Pool
 
 SCHEMA_NAME = "zerogate-ir"
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.npz"
+#: Cap on ``manifest.json`` (checked before parsing it); real manifests are a few KiB.
+MAX_MANIFEST_BYTES = 16 * 2**20
 _ARRAYS = ("weight", "bias", "weight_bits", "weight_frac", "shift")
 
 
@@ -86,6 +90,7 @@ def to_manifest(net: Network, weights_sha256: str) -> dict[str, Any]:
 def save(net: Network, path: str | os.PathLike[str]) -> Path:
     """Write ``net`` to the folder ``path`` atomically (a reader never sees half an IR)."""
     path = Path(path)
+    check_names(net)  # the names become zip members, Verilog names and a YAML file
     arrays = {f"{ly.name}.{a}": getattr(ly, a) for ly in net.weight_layers for a in _ARRAYS}
     blob = _npz_bytes(arrays)
     manifest = to_manifest(net, hashlib.sha256(blob).hexdigest())
@@ -124,12 +129,20 @@ def _enum(cls: type[enum.StrEnum], value: Any, where: str) -> Any:
         return cls(value)
     except ValueError:
         allowed = ", ".join(m.value for m in cls)
-        raise IRError(f"{where}: {value!r} is not one of {allowed}") from None
+        raise IRError(f"{where}: {shown(value)} is not one of {allowed}") from None
+
+
+def _int(d: Mapping[str, Any], key: str, where: str) -> int:
+    """An integer field, taken as it is (never ``int()`` of a float, a string or a bool)."""
+    v = _get(d, key, where)
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise IRError(f"{where}: {key} = {shown(v)} is not an integer")
+    return v
 
 
 def _ints(v: Any, where: str, key: str) -> tuple[int, ...]:
-    if not isinstance(v, list) or not all(isinstance(x, int) for x in v):
-        raise IRError(f"{where}: {key} must be a list of integers, got {v!r}")
+    if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+        raise IRError(f"{where}: {key} must be a list of integers, got {shown(v)}")
     return tuple(v)
 
 
@@ -138,109 +151,138 @@ def _format(d: Any, where: str) -> FixedFormat:
     for key in ("bits", "frac"):
         v = d.get(key) if isinstance(d, Mapping) else None
         if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
-            raise IRError(f"{where}: format {key} = {v!r} is not an integer (IR scales are powers of two, "
-                          "2**-frac); re-export the model with power-of-two scales")
+            raise IRError(f"{where}: format {key} = {shown(v)} is not an integer (IR scales are powers of "
+                          "two, 2**-frac); re-export the model with power-of-two scales")
     return FixedFormat.from_dict(d)
 
 
-def _read_node(lm: Mapping[str, Any], where: str, arrays: dict[str, np.ndarray], wname: str) -> Node:
+def _read_node(lm: Any, where: str, weights: WeightArchive) -> Node:
+    if not isinstance(lm, Mapping):
+        raise IRError(f"{where}: a layer entry must be a JSON object")
     kind = _enum(LayerKind, _get(lm, "kind", where), where)
+    name = check_identifier(_get(lm, "name", where), "layer name")
     if kind in POOL_KINDS:
         return Pool(
-            name=str(_get(lm, "name", where)), kind=kind,
+            name=name, kind=kind,
             in_shape=_ints(_get(lm, "in_shape", where), where, "in_shape"),
             kernel=_ints(_get(lm, "kernel", where), where, "kernel"),
             stride=_ints(_get(lm, "stride", where), where, "stride"),
             input=_format(_get(lm, "input", where), where),
             rounding=_enum(Rounding, _get(lm, "rounding", where), where),
         )
-    names = _get(lm, "arrays", where)
-    arr = {}
-    for a in _ARRAYS:
-        key = _get(names, a, where)
-        if key not in arrays:
-            raise IRError(f"{where}: array {key!r} missing from {wname}")
-        arr[a] = arrays[key]
+    n_out, n_in = _int(lm, "out_features", where), _int(lm, "in_features", where)
     geometry = {}
     if kind is not LayerKind.DENSE:
         geometry = {k: _ints(_get(lm, k, where), where, k)
                     for k in ("in_shape", "kernel", "stride", "padding")}
+    # The shapes the manifest implies; each array's header must declare exactly that before it is read.
+    shapes = {a: (n_out,) for a in _ARRAYS} | {"weight": (n_out, n_in, *geometry.get("kernel", ()))}
+    names = _get(lm, "arrays", where)
+    arrays = {a: weights.read(_get(names, a, where), shapes[a], where) for a in _ARRAYS}
     return Layer(
-        name=str(_get(lm, "name", where)),
+        name=name,
         kind=kind,
-        in_features=int(_get(lm, "in_features", where)),
-        out_features=int(_get(lm, "out_features", where)),
+        in_features=n_in,
+        out_features=n_out,
         input=_format(_get(lm, "input", where), where),
         output=_format(_get(lm, "output", where), where),
-        bias_bits=int(_get(lm, "bias_bits", where)),
+        bias_bits=_int(lm, "bias_bits", where),
         rounding=_enum(Rounding, _get(lm, "rounding", where), where),
         overflow=_enum(Overflow, _get(lm, "overflow", where), where),
         activation=_enum(Activation, _get(lm, "activation", where), where),
         **geometry,
-        **arr,
+        **arrays,
     )
 
 
-def load(path: str | os.PathLike[str]) -> Network:
-    """Read and fully validate an IR folder (or its ``manifest.json``)."""
-    path = Path(path)
-    if path.is_file() and path.name == MANIFEST:
-        path = path.parent
-    mpath = path / MANIFEST
+def _read_capped(path: Path, cap: int, what: str) -> bytes:
+    """The bytes of ``path``, refusing (without reading on) a file larger than ``cap``."""
+    with path.open("rb") as f:
+        data = f.read(cap + 1)
+    if len(data) > cap:
+        raise IRError(f"{path}: larger than {cap // 2**20} MiB, more than any {what} zerogate writes; "
+                      "point at an IR folder written by `zerogate compress`")
+    return data
+
+
+def _read_manifest(path: Path) -> tuple[Path, dict[str, Any]]:
+    mpath = inside(path, MANIFEST, "the manifest", path / MANIFEST)  # before is_file: same error either way
     if not mpath.is_file():
         raise IRError(f"{path}: no {MANIFEST} here; point at a folder written by 'zerogate compress'")
+    raw = _read_capped(mpath, MAX_MANIFEST_BYTES, "IR manifest")
     try:
-        m = json.loads(mpath.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise IRError(f"{mpath}: not valid JSON ({e}); the file is corrupt, re-export it") from None
+        m = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
+        raise IRError(f"{mpath}: not valid JSON ({type(e).__name__}: {str(e)[:80]}); the file is corrupt, "
+                      "re-export it") from None
     if not isinstance(m, dict) or m.get("schema") != SCHEMA_NAME:
         raise IRError(f"{mpath}: not a zerogate IR manifest")
     ver = m.get("schema_version")
     if ver != SCHEMA_VERSION:
         raise IRError(
-            f"{mpath}: schema version {ver!r} is not supported (this zerogate reads version "
+            f"{mpath}: schema version {shown(ver)} is not supported (this zerogate reads version "
             f"{SCHEMA_VERSION}); re-export the model with this version"
         )
-    wpath = path / str(_get(m, "weights_file", str(mpath)))
+    return mpath, m
+
+
+def load(path: str | os.PathLike[str], *, max_bytes: int = MAX_ARRAY_BYTES) -> Network:
+    """Read and fully validate an IR folder (or its ``manifest.json``).
+
+    Nothing outside the folder is read, and no array data is read before its ``.npy`` header has
+    been checked against the manifest and against ``max_bytes`` (the cap on all arrays together).
+    """
+    path = Path(path)
+    if path.is_file() and path.name == MANIFEST:
+        path = path.parent
+    mpath, m = _read_manifest(path)
+    wname = check_file_name(_get(m, "weights_file", str(mpath)), "weights_file", mpath)
+    wpath = inside(path, wname, "weights_file", mpath)  # before is_file: same error either way
     if not wpath.is_file():
         raise IRError(f"{wpath}: weight file missing; the IR folder is incomplete, re-export it")
-    blob = wpath.read_bytes()
+    blob = _read_capped(wpath, max_bytes + MAX_DIRECTORY_BYTES + 4 * 2**20, "IR weight file")
     if hashlib.sha256(blob).hexdigest() != _get(m, "weights_sha256", str(mpath)):
         raise IRError(
             f"{wpath}: checksum mismatch; the weight file is corrupt or belongs to another manifest"
         )
     try:
-        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except Exception as e:  # any decode failure is the same user problem
-        raise IRError(f"{wpath}: cannot read the weight archive ({type(e).__name__}); the file is "
-                      "truncated or corrupt, re-export the IR") from None
-    try:
-        inp = _get(m, "input", str(mpath))
-        nodes = []
-        for k, lm in enumerate(_get(m, "layers", str(mpath))):
-            where = f"{mpath} layer {k}"
-            try:
-                nodes.append(_read_node(lm, where, arrays, wpath.name))
-            except (TypeError, ValueError) as e:
-                raise IRError(f"{where}: malformed layer entry ({e})") from None
-        shape = inp.get("shape") if isinstance(inp, dict) else None
-        return Network(
-            name=str(_get(m, "name", str(mpath))),
-            input=_format(_get(inp, "format", str(mpath)), str(mpath)),
-            in_features=int(_get(inp, "features", str(mpath))),
-            layers=tuple(nodes),
-            metadata=m.get("metadata", {}),
-            in_shape=_ints(shape, str(mpath), "input.shape") if shape is not None else (),
-        )
+        with WeightArchive(blob, wpath, max_bytes) as weights:
+            inp = _get(m, "input", str(mpath))
+            layers = _get(m, "layers", str(mpath))
+            if not isinstance(layers, list):
+                raise IRError(f"{mpath}: layers must be a list")
+            nodes = []
+            for k, lm in enumerate(layers):
+                where = f"{mpath} layer {k}"
+                try:
+                    nodes.append(_read_node(lm, where, weights))
+                except (TypeError, ValueError) as e:
+                    raise IRError(f"{where}: malformed layer entry ({str(e)[:80]})") from None
+            if weights.unread():
+                extra = weights.unread()
+                raise IRError(f"{wpath}: holds {len(extra)} array(s) the manifest does not name (such as "
+                              f"{shown(extra[0])}); the weight file belongs to another manifest, "
+                              "re-export the IR")
+            shape = inp.get("shape") if isinstance(inp, dict) else None
+            metadata = m.get("metadata", {})
+            if not isinstance(metadata, dict):
+                raise IRError(f"{mpath}: metadata must be a JSON object")
+            return Network(
+                name=check_identifier(_get(m, "name", str(mpath)), "network name"),
+                input=_format(_get(inp, "format", str(mpath)), str(mpath)),
+                in_features=_int(inp, "features", str(mpath)),
+                layers=tuple(nodes),
+                metadata=metadata,
+                in_shape=_ints(shape, str(mpath), "input.shape") if shape is not None else (),
+            )
     except IRError as e:
         raise _located(e, mpath) from None
 
 
 def _located(e: IRError, mpath: Path) -> IRError:
-    """``e`` naming the manifest, plus the fix a user has for a bad IR when ``e`` names none
+    """``e`` naming the manifest (or another file of the IR), plus the fix a user has for a bad IR when ``e`` names none
     (messages give their fix after a ``;``)."""
-    msg = str(e) if str(e).startswith(str(mpath)) else f"{mpath}: {e}"
+    msg = str(e) if str(e).startswith(str(mpath.parent)) else f"{mpath}: {e}"
     if ";" not in msg:
         msg += "; the IR is damaged or from a broken exporter, re-export it with 'zerogate compress'"
     return IRError(msg)

@@ -13,6 +13,7 @@ import numpy as np
 
 from zerogate.errors import IRError
 from zerogate.fixedpoint import MAX_BITS, MIN_WEIGHT_BITS, Activation, weight_range
+from zerogate.ir.names import check_names
 from zerogate.ir.types import POOL_KINDS, Layer, LayerKind, Network, Pool
 
 #: Widest bias the IR allows (it lives at the accumulator's scale, so it is wider than weights).
@@ -23,6 +24,7 @@ _SPATIAL = {LayerKind.CONV1D: 1, LayerKind.CONV2D: 2}
 
 
 def int_array(a: Any, what: str, shape: tuple[int, ...]) -> np.ndarray:
+    """``a`` as a read-only int64 array, converted exactly or refused (never wrapped around)."""
     arr = np.asarray(a)
     if arr.shape != shape:
         raise IRError(f"{what} has shape {arr.shape}, expected {shape}")
@@ -31,6 +33,11 @@ def int_array(a: Any, what: str, shape: tuple[int, ...]) -> np.ndarray:
             raise IRError(f"{what} contains NaN or infinity")
         if not np.all(arr == np.round(arr)):
             raise IRError(f"{what} holds non-integer values; the IR stores integers only")
+        if arr.size and not (arr.min() >= -(2.0**63) and arr.max() < 2.0**63):
+            raise IRError(f"{what} holds values beyond 64-bit integers")
+    elif arr.dtype.kind == "u" and arr.dtype.itemsize == 8:
+        if arr.size and arr.max() > np.iinfo(np.int64).max:
+            raise IRError(f"{what} holds values beyond 64-bit signed integers")
     elif arr.dtype.kind not in "iub":
         raise IRError(f"{what} has dtype {arr.dtype}, expected integers")
     out = arr.astype(np.int64)
@@ -132,6 +139,7 @@ def validate_pool(pool: Pool, where: str) -> None:
 
 def validate(net: Network) -> None:
     """Check a whole network: every node, and that each feeds the next (shape and format)."""
+    check_names(net)
     if not net.layers:
         raise IRError(f"network {net.name!r} has no layers")
     if net.in_features < 1 or math.prod(net.in_shape) != net.in_features:
@@ -140,8 +148,8 @@ def validate(net: Network) -> None:
     names = set()
     for k, node in enumerate(net.layers):
         where = f"layer {k} ({node.name})"
-        if node.name in names or not str(node.name).isidentifier():
-            raise IRError(f"{where}: layer names must be unique identifiers")
+        if node.name in names:
+            raise IRError(f"{where}: layer names must be unique")
         names.add(node.name)
         if node.input != prev_fmt:
             raise IRError(
