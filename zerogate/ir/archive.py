@@ -38,6 +38,8 @@ _DECODE_ERRORS = (zipfile.BadZipFile, zlib.error, ValueError, SyntaxError, TypeE
 
 
 def _mib(n: int) -> str:
+    if n < 2**20:
+        return f"{n} bytes"
     return f"{n / 2**20:.1f} MiB" if n < 2**30 else f"{n / 2**30:.2f} GiB"
 
 
