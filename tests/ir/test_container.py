@@ -7,6 +7,7 @@ nothing outside the folder, and read no array whose header disagrees with the ma
 from __future__ import annotations
 
 import shutil
+import struct
 import sys
 import zipfile
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from tests.irfiles import (
     npy_header,
     peak_rss_mb,
     set_array,
+    sign,
     write_weights,
 )
 from zerogate import bundle, ir
@@ -256,3 +258,26 @@ def test_a_valid_ir_still_round_trips_byte_identically(folder: Path, tmp_path: P
     ir.save(ir.load(folder), tmp_path / "again")
     for f in (ir.MANIFEST, ir.WEIGHTS):
         assert (tmp_path / "again" / f).read_bytes() == (folder / f).read_bytes()
+
+
+def test_a_zip_directory_beyond_its_cap_is_refused_before_it_is_parsed(folder: Path) -> None:
+    """~5000 members with long names: a directory of more than 1 MiB."""
+    name = "m" * 200
+    with zipfile.ZipFile(folder / ir.WEIGHTS, "w") as z:
+        for k in range(5000):
+            z.writestr(f"{name}{k}.npy", b"")
+    sign(folder)
+    assert "the zip directory is larger than 1.0 MiB" in refusal(folder)
+
+
+def test_a_forged_inflation_ratio_is_refused(folder: Path) -> None:
+    """A stored member of 128 header bytes whose directory entry claims 1251 times as many."""
+    header = npy_header("<i8", (20_000,))
+    write_weights(folder, {**arrays(folder), "fc0.bias": header}, method=zipfile.ZIP_STORED)
+    blob = bytearray((folder / ir.WEIGHTS).read_bytes())
+    entry = blob.rindex(b"fc0.bias.npy") - 46  # its central directory entry (the name comes at 46)
+    assert blob[entry:entry + 4] == b"PK\x01\x02"
+    struct.pack_into("<I", blob, entry + 24, len(header) + 160_000)
+    (folder / ir.WEIGHTS).write_bytes(bytes(blob))
+    sign(folder)
+    assert "claims to inflate 128 bytes to 160128, beyond what deflate can do" in refusal(folder)

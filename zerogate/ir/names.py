@@ -26,7 +26,8 @@ _REEXPORT = "re-export the IR with `zerogate compress`"
 
 def shown(value: Any, limit: int = 40) -> str:
     """``repr(value)`` cut to ``limit`` characters: one short line whatever the value holds."""
-    scalar = isinstance(value, str | int | float | None) and not (isinstance(value, int) and value.bit_length() > 64)
+    huge = isinstance(value, int) and value.bit_length() > 64  # repr of a giant int is slow or refused
+    scalar = isinstance(value, str | int | float | None) and not huge
     text = repr(value) if scalar else f"a {type(value).__name__}"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

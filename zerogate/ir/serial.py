@@ -280,8 +280,8 @@ def load(path: str | os.PathLike[str], *, max_bytes: int = MAX_ARRAY_BYTES) -> N
 
 
 def _located(e: IRError, mpath: Path) -> IRError:
-    """``e`` naming the manifest (or another file of the IR), plus the fix a user has for a bad IR when ``e`` names none
-    (messages give their fix after a ``;``)."""
+    """``e`` naming the manifest (or another file of the IR), plus the fix a user has for a bad IR
+    when ``e`` names none (messages give their fix after a ``;``)."""
     msg = str(e) if str(e).startswith(str(mpath.parent)) else f"{mpath}: {e}"
     if ";" not in msg:
         msg += "; the IR is damaged or from a broken exporter, re-export it with 'zerogate compress'"
