@@ -154,7 +154,7 @@ def _check_directory(blob: bytes, where: Path) -> None:
     """Refuse a zip whose central directory (parsed whole by :mod:`zipfile`) exceeds its cap."""
     end = len(blob) - 22
     if not (end >= 0 and blob[end:end + 4] == _END and blob[-2:] == b"\0\0"):
-        end = blob.rfind(_END, max(0, len(blob) - 22 - 65535))
+        end = blob.rfind(_END, max(0, len(blob) - 22 - (1 << 16)))  # where zipfile looks too
     if end < 0 or end + 22 > len(blob):
         return  # not a zip at all: zipfile says so
     size = struct.unpack_from("<I", blob, end + 12)[0]

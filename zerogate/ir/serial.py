@@ -246,6 +246,7 @@ def load(path: str | os.PathLike[str], *, max_bytes: int = MAX_ARRAY_BYTES) -> N
             f"{wpath}: checksum mismatch; the weight file is corrupt or belongs to another manifest"
         )
     try:
+        name = check_identifier(_get(m, "name", str(mpath)), "network name")
         with WeightArchive(blob, wpath, max_bytes) as weights:
             inp = _get(m, "input", str(mpath))
             layers = _get(m, "layers", str(mpath))
@@ -257,9 +258,10 @@ def load(path: str | os.PathLike[str], *, max_bytes: int = MAX_ARRAY_BYTES) -> N
                 try:
                     nodes.append(_read_node(lm, where, weights))
                 except (TypeError, ValueError) as e:
-                    raise IRError(f"{where}: malformed layer entry ({str(e)[:80]})") from None
-            if weights.unread():
-                extra = weights.unread()
+                    detail = " ".join(str(e).split())[:80]  # one line, short
+                    raise IRError(f"{where}: malformed layer entry ({detail})") from None
+            extra = weights.unread()
+            if extra:
                 raise IRError(f"{wpath}: holds {len(extra)} array(s) the manifest does not name (such as "
                               f"{shown(extra[0])}); the weight file belongs to another manifest, "
                               "re-export the IR")
@@ -268,7 +270,7 @@ def load(path: str | os.PathLike[str], *, max_bytes: int = MAX_ARRAY_BYTES) -> N
             if not isinstance(metadata, dict):
                 raise IRError(f"{mpath}: metadata must be a JSON object")
             return Network(
-                name=check_identifier(_get(m, "name", str(mpath)), "network name"),
+                name=name,
                 input=_format(_get(inp, "format", str(mpath)), str(mpath)),
                 in_features=_int(inp, "features", str(mpath)),
                 layers=tuple(nodes),
