@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import make_layer
 from zerogate import ir
 from zerogate.fixedpoint import FixedFormat
+from zerogate.outdir import MARKER
 
 
 def tiny_net() -> ir.Network:
@@ -26,9 +27,10 @@ def tiny_net() -> ir.Network:
 
 
 def tree(folder: Path) -> dict[str, str]:
-    """Relative path -> SHA-256 of every file under ``folder``."""
+    """Relative path -> SHA-256 of every file under ``folder`` but the output marker (which records
+    when the folder was made, so it differs by design)."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MARKER}
 
 
 def generate_in_process(ir_dir: Path, out: Path, hash_seed: str, *args: str) -> None:
@@ -48,7 +50,7 @@ def test_generate_is_byte_identical_across_processes(tmp_path: Path, net: str, s
     generate_in_process(tmp_path / "ir", tmp_path / "a", "1", *opts)
     generate_in_process(tmp_path / "ir", tmp_path / "b", "2", *opts)
     a, b = tree(tmp_path / "a"), tree(tmp_path / "b")
-    assert set(a) == {"zerogate_top.v", "design.json"}
+    assert set(a) == {"zerogate_top.v", "design.json"} and (tmp_path / "a" / MARKER).is_file()
     assert a == b
 
 

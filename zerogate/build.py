@@ -9,10 +9,9 @@ under the name of a good build.
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from zerogate import golden, ir
-from zerogate.errors import ConfigError, ToolError, UserError, VerificationError
-from zerogate.ir import replace_dir
+from zerogate.errors import ConfigError, UserError, VerificationError
+from zerogate.outdir import publish
 
 Log = Callable[[str], None]
 TARGETS = ("ecp5", "ice40")
@@ -49,6 +48,12 @@ class BuildOptions:
     synth: bool = True
     targets: tuple[str, ...] = ("ecp5", "ice40")  # FPGA families to build bitstreams for
     command: str = "nox -s build-hw"  # how to reproduce this build, quoted in the report
+    force: bool = False  # replace an --out that zerogate did not write (zerogate.outdir)
+
+    @property
+    def inputs(self) -> tuple[Path, ...]:
+        """What the build reads: its output may not be, hold or lie in any of them."""
+        return tuple(p for p in (self.ir_path,) if p is not None)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.sparsity < 1.0:
@@ -79,37 +84,16 @@ class BuildState:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-@contextmanager
-def staged_output(out: Path) -> Iterator[Path]:
+def staged_output(out: Path, command: str = "build", *, force: bool = False,
+                  inputs: Iterable[Path | None] = ()) -> AbstractContextManager[Path]:
     """A work folder that becomes ``out`` on success and vanishes (or becomes ``.failed``) otherwise.
 
     A mismatch, or a tool failure whose message names a log in the work folder, keeps the work as
     ``<out>.failed`` (and the message names the log there); anything else, such as a bad option,
-    a missing tool or an interrupt, leaves nothing behind.
+    a missing tool or an interrupt, leaves nothing behind. Which folders may be replaced, the lock
+    and the cleanup are :func:`zerogate.outdir.publish`'s.
     """
-    out = out.resolve()
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{out.name}.work-", dir=out.parent))
-    except OSError as e:
-        raise UserError(f"cannot write to {out.parent}: {e.strerror}; choose another --out") from None
-    try:
-        yield work
-    except (VerificationError, ToolError) as e:
-        msg = str(e)
-        if not isinstance(e, VerificationError) and str(work) not in msg:  # e.g. a missing tool
-            shutil.rmtree(work, ignore_errors=True)
-            raise
-        failed = out.with_name(out.name + ".failed")
-        shutil.rmtree(failed, ignore_errors=True)
-        work.rename(failed)
-        if str(work) not in msg:
-            raise
-        raise type(e)(msg.replace(str(work), str(failed))) from None
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    replace_dir(work, out)
+    return publish(out, command, force=force, inputs=inputs)
 
 
 def _timed(state: BuildState, step: str, log: Log) -> Callable[[Callable[[], Any]], Any]:
@@ -278,7 +262,7 @@ def build(opts: BuildOptions, log: Log = lambda s: None, progress: Any = None,
     """Run every step into ``opts.out``; return the report's data. ``echo`` gets the tools' output."""
     from zerogate.report import write_reports
 
-    with staged_output(opts.out) as work:
+    with staged_output(opts.out, "build", force=opts.force, inputs=opts.inputs) as work:
         state = BuildState(work=work)
         _timed(state, "compress", log)(lambda: step_compress(opts, state, progress))
         _timed(state, "golden", log)(lambda: step_golden(state))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -27,7 +26,8 @@ from zerogate.flow.ecp5 import nextpnr_device_flag
 from zerogate.flow.ice40 import Ice40Device
 from zerogate.flow.tools import ECPPACK, ICEPACK, NEXTPNR_ECP5, NEXTPNR_ICE40, YOSYS, find_tool
 from zerogate.host import DEFAULT_BAUD, DEFAULT_TIMEOUT_BITS, NAK, SYNC_REPLY, SYNC_REQUEST, UartProtocol
-from zerogate.ir import check_identifier, replace_dir
+from zerogate.ir import check_identifier
+from zerogate.outdir import staged_folder
 
 UART_TOP = "zerogate_uart_top"
 AXIS_TOP = "zerogate_axis"
@@ -149,8 +149,7 @@ def write_bundle(design: GeneratedDesign, out: Path, *, network: str = "network"
     boards = board_targets(ecp5_device)
     out = Path(out).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.work-", dir=out.parent))
-    try:
+    with staged_folder(out) as work:
         rtl = work / "rtl"
         rtl.mkdir()
         shutil.copyfile(design.verilog_path, rtl / design.verilog_path.name)
@@ -198,10 +197,6 @@ def write_bundle(design: GeneratedDesign, out: Path, *, network: str = "network"
         (work / "reports").mkdir()
         for r in reports:
             shutil.copyfile(r, work / "reports" / Path(r).name)
-        replace_dir(work, out)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     return out
 
 

@@ -10,8 +10,10 @@ import argparse
 import shlex
 import signal
 import sys
+import traceback
 import warnings
 from pathlib import Path
+from typing import Any
 
 from zerogate.console import build_progress, tool_line, training_progress
 from zerogate.console import say as _say
@@ -59,14 +61,30 @@ def _add_synth_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--freq", type=float, default=100.0, help="clock constraint in MHz")
 
 
+def _add_force_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="store_true",
+                   help="replace --out even if it holds files zerogate did not write")
+
+
+def _output(args: argparse.Namespace, *inputs: Path | None, out: Path | None = None) -> Any:
+    """The work folder of this command's ``--out`` (see :mod:`zerogate.outdir`): refused before any work
+    if this run may not replace it, published atomically when the block ends."""
+    from zerogate.outdir import publish
+
+    return publish(args.out if out is None else out, args.cmd, force=args.force, inputs=inputs)
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    ap.add_argument("--debug", action="store_true",
+                    help="show the Python traceback of any error (for reporting a bug)")
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     p = sub.add_parser("build", help="compress → generate → simulate → synth → report, into one folder")
     p.add_argument("--out", type=Path, default=Path("build/digits-mlp"), help="build folder")
     p.add_argument("--ir", type=Path, default=None, help="start from this IR instead of compressing")
     p.add_argument("--no-synth", action="store_true", help="stop after the Verilator check")
+    _add_force_opt(p)
     _add_compress_opts(p)
     _add_hw_opts(p)
     _add_synth_opts(p)
@@ -75,12 +93,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="folder for ir/ and testset.npz")
     p.add_argument("--config", type=Path, default=None,
                    help="TOML run config (model, method, its parameters; see examples/)")
+    _add_force_opt(p)
     _add_compress_opts(p)
     p.set_defaults(seed=None)  # None: the config's seed, else 0
 
     p = sub.add_parser("generate", help="IR → Verilog of the sparse accelerator")
     p.add_argument("ir", type=Path, help="IR folder (holds manifest.json)")
     p.add_argument("--out", type=Path, required=True, help="folder for the Verilog")
+    _add_force_opt(p)
     _add_hw_opts(p)
 
     p = sub.add_parser("simulate", help="run the Verilog on Verilator and compare with the golden model")
@@ -88,10 +108,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rtl", type=Path, required=True, help="folder written by 'generate'")
     p.add_argument("--vectors", type=Path, required=True, help=".npz with integer inputs x[n, features]")
     p.add_argument("--out", type=Path, required=True, help="folder for the simulation build and log")
+    _add_force_opt(p)
 
     p = sub.add_parser("synth", help="Verilog → ECP5 bitstream with Yosys and nextpnr")
     p.add_argument("--rtl", type=Path, required=True, help="folder written by 'generate'")
     p.add_argument("--out", type=Path, required=True, help="folder for logs and the bitstream")
+    _add_force_opt(p)
     p.add_argument("--fmax-harness", action="store_true",
                    help="ECP5: place and route inside a few-pin harness (input bus from a shift register, "
                         "output bus folded into one registered bit), so Fmax is the core's rather than "
@@ -125,9 +147,8 @@ def _compress_config(args: argparse.Namespace) -> int:
 
     from compress.runconfig import run_config
     from zerogate import ir
-    from zerogate.build import staged_output
 
-    with staged_output(out) as work, training_progress() as progress:
+    with _output(args, args.config, out=out) as work, training_progress() as progress:
         res = run_config(cfg, args.seed, progress)
         ir.save(res.net, work / "ir")
         np.savez(work / "testset.npz", x=res.test_x, y=res.test_y)
@@ -147,7 +168,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
             balance=not args.no_balance, single_buffer=args.single_buffer, device=args.device,
             package=args.package, freq_mhz=args.freq,
             synth=not args.no_synth,
-            targets=args.target,
+            targets=args.target, force=args.force,
             command=" ".join([PROG, *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),
         )
         with build_progress() as (progress, log):
@@ -160,13 +181,13 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         return _compress_config(args)
 
     if args.cmd == "compress":
-        from zerogate.build import BuildOptions, BuildState, staged_output, step_compress
+        from zerogate.build import BuildOptions, BuildState, step_compress
 
         if args.out is None:
             raise ConfigError("compress needs --out DIR (or --config FILE with [run] out)")
         opts = BuildOptions(out=args.out, seed=0 if args.seed is None else args.seed, sparsity=args.sparsity,
                             weight_bits=args.weight_bits)
-        with staged_output(args.out) as work, training_progress() as progress:
+        with _output(args) as work, training_progress() as progress:
             step_compress(opts, BuildState(work=work), progress)
         _say(f"wrote {args.out}/ir and {args.out}/testset.npz")
         return 0
@@ -177,20 +198,15 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         net = ir.load(args.ir)  # validate before anything else is imported or written
         from hwgen.layers import LayerStyle, parse_layer_styles
         from hwgen.verilog import generate
-        from zerogate.build import BuildOptions, staged_output
+        from zerogate.build import BuildOptions
 
         BuildOptions(in_lanes=args.in_lanes, out_lanes=args.out_lanes)  # validated like build's
         overrides = parse_layer_styles(args.layer_style, LayerStyle(args.style, args.lanes), len(net.layers))
-        out = args.out
-        ours = out.is_dir() and (not any(out.iterdir()) or (out / "design.json").is_file())
-        if out.exists() and not ours:
-            raise ConfigError(f"--out {out} exists and was not written by 'zerogate generate' (it would be "
-                              "replaced); choose a new or empty folder")
-        with staged_output(out) as work:  # an interrupted or failed run leaves no half-written folder
+        with _output(args, args.ir) as work:
             design = generate(net, work, in_lanes=args.in_lanes, out_lanes=args.out_lanes, style=args.style,
                               lanes=args.lanes, layer_styles=overrides, balance=not args.no_balance,
                               single_buffer=args.single_buffer)
-        _say(f"wrote {out / design.verilog_path.name} ({design.ii} cycles per inference, "
+        _say(f"wrote {args.out / design.verilog_path.name} ({design.ii} cycles per inference, "
              f"latency {design.latency})")
         return 0
 
@@ -202,10 +218,12 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
 
         net = ir.load(args.ir)
         x = golden.check_input(net, _load_vectors(args.vectors))
-        res = simulate(load_design(args.rtl), net, x, args.out)
+        design = load_design(args.rtl)
+        with _output(args, args.ir, args.rtl, args.vectors) as work:
+            res = simulate(design, net, x, work)
+            if res.n_match != res.n_vectors:  # the logs and waveform are kept in <out>.failed
+                raise VerificationError(f"{res.summary()}; log {res.log_path}")
         print(res.summary())
-        if res.n_match != res.n_vectors:
-            raise VerificationError(f"RTL differs from the golden model; see {res.log_path}")
         return 0
 
     if args.cmd == "synth":
@@ -216,26 +234,33 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         targets = BuildOptions(targets=args.target).targets  # validated like build's
         echo = tool_line if args.verbose else None
         design = load_design(args.rtl)
-        if "ecp5" in targets:
-            sources, top, own_ff, where = design.verilog_path, design.top_name, 0, ""
-            if args.fmax_harness:
-                from zerogate.flow.harness import write_harness
+        lines = []
+        with _output(args, args.rtl) as work:
+            def shown(p: Path) -> Path:  # where a file of the work folder will be once published
+                return args.out / p.relative_to(work)
 
-                h = write_harness(args.out / "harness" / "fmax_harness.v", design.verilog_path,
-                                  design.top_name)
-                sources, top, own_ff = h.sources, h.top, h.ff
-                where = f" (inside the Fmax harness; FF without its {h.ff})"
-            res = synthesize_ecp5(sources, top, args.out, device=args.device,
-                                  package=args.package, freq_mhz=args.freq, echo=echo)
-            print(f"ECP5{where}: LUT4 {res.lut4}  FF {res.ff - own_ff}  DSP {res.dsp}  BRAM {res.bram}  "
-                  f"Fmax {res.fmax_mhz} MHz  → {res.bitstream}")
-        if "ice40" in targets:  # the iCEBreaker board top: the bare accelerator has too many IOs for sg48
-            from zerogate.bundle import synthesize_board_ice40, write_bundle
+            if "ecp5" in targets:
+                sources, top, own_ff, where = design.verilog_path, design.top_name, 0, ""
+                if args.fmax_harness:
+                    from zerogate.flow.harness import write_harness
 
-            bundle = write_bundle(design, args.out / "bundle", name=design.top_name)
-            res = synthesize_board_ice40(bundle, args.out / "ice40", echo=echo)
-            print(f"iCE40 UP5K (board top): LC {res.comb}  LUT4 {res.lut4}  FF {res.ff}  DSP {res.dsp}  "
-                  f"EBR {res.bram}  Fmax {res.fmax_mhz} MHz  → {res.bitstream}")
+                    h = write_harness(work / "harness" / "fmax_harness.v", design.verilog_path,
+                                      design.top_name)
+                    sources, top, own_ff = h.sources, h.top, h.ff
+                    where = f" (inside the Fmax harness; FF without its {h.ff})"
+                res = synthesize_ecp5(sources, top, work, device=args.device,
+                                      package=args.package, freq_mhz=args.freq, echo=echo)
+                lines.append(f"ECP5{where}: LUT4 {res.lut4}  FF {res.ff - own_ff}  DSP {res.dsp}  "
+                             f"BRAM {res.bram}  Fmax {res.fmax_mhz} MHz  → {shown(res.bitstream)}")
+            if "ice40" in targets:  # the iCEBreaker board top: the bare accelerator has too many IOs for sg48
+                from zerogate.bundle import synthesize_board_ice40, write_bundle
+
+                bundle = write_bundle(design, work / "bundle", name=design.top_name)
+                res = synthesize_board_ice40(bundle, work / "ice40", echo=echo)
+                lines.append(f"iCE40 UP5K (board top): LC {res.comb}  LUT4 {res.lut4}  FF {res.ff}  "
+                             f"DSP {res.dsp}  EBR {res.bram}  Fmax {res.fmax_mhz} MHz  "
+                             f"→ {shown(res.bitstream)}")
+        print("\n".join(lines))
         return 0
     raise AssertionError(args.cmd)
 
@@ -246,15 +271,28 @@ def main(argv: list[str] | None = None) -> int:
         return run(args, argv)
     except UserError as e:
         _forget_abandoned_design()
+        if args.debug:
+            traceback.print_exc()
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         # the output is already cleaned up: a second SIGINT (a user pressing Ctrl-C again, or one
         # reaching the process group late) must not turn the exit status 130 into death by signal
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         _forget_abandoned_design()
-        print(f"{PROG}: interrupted; no partial output was left behind", file=sys.stderr)
-        return 130
+        from zerogate.outdir import Terminated
+
+        what = "terminated" if isinstance(e, Terminated) else "interrupted"
+        print(f"{PROG}: {what}; no partial output was left behind", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
+    except Exception as e:  # a bug: one line by default, the traceback with --debug
+        _forget_abandoned_design()
+        if args.debug:
+            raise
+        text = " ".join(str(e).split()) or "(no message)"
+        print(f"{PROG}: internal error: {type(e).__name__}: {text}; rerun with --debug for the traceback "
+              "and report it", file=sys.stderr)
+        return 70
 
 
 def _forget_abandoned_design() -> None:

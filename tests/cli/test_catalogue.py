@@ -229,13 +229,13 @@ CASES: dict[str, Case] = {
                                "no design.json here", "zerogate generate"),
     "unknown-target": Case(plain("synth", "--rtl", "{rtl}", "--out", "out", "--target", "gowin"),
                            "gowin", "ecp5"),
-    "unwritable-output": Case(_under_a_file, "cannot write", "another --out"),
+    "output-under-a-file": Case(_under_a_file, "is a file, not a folder", "another --out"),
     "unknown-style": Case(plain("build", "--ir", "ir", "--no-synth", "--out", "out", "--style", "sideways",
                                 ir_folder=True), "unknown layer style 'sideways'", "use one of"),
     "zero-in-lanes": Case(plain("generate", "ir", "--out", "out", "--in-lanes", "0", ir_folder=True),
                           "--in-lanes", "at least 1"),
-    "out-is-not-a-design": Case(_out_holds_other_files, "was not written by 'zerogate generate'",
-                                "choose a new or empty folder"),
+    "out-is-not-a-design": Case(_out_holds_other_files, "holds files zerogate did not write",
+                                "pass --force to replace it, or choose another --out"),
 }
 
 

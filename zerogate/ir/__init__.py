@@ -18,7 +18,6 @@ from zerogate.ir.serial import (
     WEIGHTS,
     _npz_bytes,
     load,
-    replace_dir,
     save,
     to_manifest,
 )
@@ -39,5 +38,5 @@ __all__ = [
     "MANIFEST", "MAX_ARRAY_BYTES", "MAX_BIAS_BITS", "MAX_MANIFEST_BYTES", "MAX_NAME_LEN", "MAX_SHIFT",
     "POOL_KINDS", "SCHEMA_NAME", "SCHEMA_VERSION", "WEIGHTS", "WEIGHT_KINDS", "Layer", "LayerKind",
     "Network", "Node", "Pool", "WeightLayer", "_npz_bytes", "check_identifier", "conv_out_size", "load",
-    "replace_dir", "save", "to_identifier", "to_manifest", "validate", "validate_layer", "validate_pool",
+    "save", "to_identifier", "to_manifest", "validate", "validate_layer", "validate_pool",
 ]

@@ -11,8 +11,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from zerogate.errors import IRError
+from zerogate.errors import ConfigError, IRError
 from zerogate.fixedpoint import Activation, FixedFormat, Overflow, Rounding
 from zerogate.ir.archive import MAX_ARRAY_BYTES, MAX_DIRECTORY_BYTES, WeightArchive
 from zerogate.ir.names import check_file_name, check_identifier, check_names, inside, shown
 from zerogate.ir.types import POOL_KINDS, Layer, LayerKind, Network, Node, Pool
+from zerogate.outdir import os_error, staged_folder
 
 SCHEMA_NAME = "zerogate-ir"
 SCHEMA_VERSION = 1
@@ -87,34 +86,35 @@ def to_manifest(net: Network, weights_sha256: str) -> dict[str, Any]:
     }
 
 
-def save(net: Network, path: str | os.PathLike[str]) -> Path:
-    """Write ``net`` to the folder ``path`` atomically (a reader never sees half an IR)."""
+def _replaceable(path: Path) -> bool:
+    """``path`` is absent, an empty folder, or a folder holding nothing but an IR's two files."""
+    if not os.path.lexists(path):
+        return True
+    return path.is_dir() and not path.is_symlink() and {p.name for p in path.iterdir()} <= {MANIFEST, WEIGHTS}
+
+
+def save(net: Network, path: str | os.PathLike[str], *, force: bool = False) -> Path:
+    """Write ``net`` to the folder ``path`` atomically (a reader never sees half an IR).
+
+    An existing IR at ``path`` is replaced; anything else there (other files, a file in place of
+    the folder) is refused unless ``force``, so a save never deletes what zerogate did not write.
+    """
     path = Path(path)
     check_names(net)  # the names become zip members, Verilog names and a YAML file
     arrays = {f"{ly.name}.{a}": getattr(ly, a) for ly in net.weight_layers for a in _ARRAYS}
     blob = _npz_bytes(arrays)
     manifest = to_manifest(net, hashlib.sha256(blob).hexdigest())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        (tmp / WEIGHTS).write_bytes(blob)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        replace_dir(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        if not force and not _replaceable(path):
+            raise ConfigError(f"{path} holds files that are not a zerogate IR ({MANIFEST}, {WEIGHTS}); "
+                              "choose another folder, or replace it with force=True")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with staged_folder(path) as tmp:
+            (tmp / WEIGHTS).write_bytes(blob)
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    except OSError as e:
+        raise os_error(e, f"write the IR to {path}") from None
     return path
-
-
-def replace_dir(src: Path, dst: Path) -> None:
-    """Move the finished folder ``src`` to ``dst``, replacing any old one as late as possible."""
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.replace(dst, old)
-        os.replace(src, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(src, dst)
 
 
 def _get(d: Mapping[str, Any], key: str, where: str) -> Any:
