@@ -421,11 +421,13 @@ def test_anything_raised_in_the_block_leaves_the_old_output(old_output: Path, st
     assert snapshot(old_output.parent) == before
 
 
+@pytest.mark.parametrize("named", [True, False])
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT, errno.EROFS])
-def test_a_full_or_read_only_disk_is_one_line(old_output: Path, code: int) -> None:
+def test_a_full_or_read_only_disk_is_one_line(old_output: Path, code: int, named: bool) -> None:
+    """Whether or not the error names the file (a write() to a full disk does not)."""
     before = snapshot(old_output.parent)
     with pytest.raises(UserError, match="cannot write --out") as e, publish(old_output, "generate") as work:
-        raise OSError(code, os.strerror(code), str(work / "x"))
+        raise OSError(code, os.strerror(code), *([str(work / "x")] if named else []))
     assert "\n" not in str(e.value) and os.strerror(code) in str(e.value)
     assert snapshot(old_output.parent) == before
 
@@ -450,15 +452,17 @@ def test_a_failed_run_is_kept_as_failed_and_replaces_only_our_failed(tmp_path: P
 
 def test_a_lock_file_unlinked_by_the_holder_is_not_trusted(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """The holder unlinks the lock file as it finishes; a run that opened the file just before and
-    locks it then must notice it holds a lock nobody else can see, and lock the new file instead."""
+    """The holder unlinks the lock file as it finishes and a third run makes a new one; a run that
+    opened the old file just before and locks it then must notice that its lock guards nothing, and
+    lock the new file instead."""
     import zerogate.outdir as outdir
 
     real, calls = fcntl.flock, []
 
     def flock(fd: int, op: int) -> None:
-        if not calls:  # the holder finishes between this run's open() and flock()
+        if not calls:  # the holder finishes between this run's open() and flock(), a third run starts
             (tmp_path / f".out{LOCK_SUFFIX}").unlink()
+            (tmp_path / f".out{LOCK_SUFFIX}").touch()
         calls.append(fd)
         real(fd, op)
 
