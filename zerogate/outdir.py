@@ -383,7 +383,10 @@ def publish(out: Path, command: str, *, force: bool = False, inputs: Iterable[Pa
             except (VerificationError, ToolError) as e:
                 if not keep_failed:
                     raise
-                err = _keep_failed(e, work, dest, command, force)
+                try:
+                    err = _keep_failed(e, work, dest, command, force)
+                except OSError as oe:
+                    raise os_error(oe, f"keep the failed run beside --out {shown}") from None
                 work = None
                 if err is e:
                     raise

@@ -219,8 +219,13 @@ REFUSALS: dict[str, Callable[[Path, Path], Refusal]] = {
 }
 
 
-@pytest.mark.parametrize("case", list(REFUSALS))
-@pytest.mark.parametrize("cmd", list(COMMANDS))
+#: the classes every command is run with; their neighbours exercise the same check through generate
+EVERY_COMMAND = ("foreign", "failed-sibling-foreign", "cwd", "home", "is-input", "contains-input",
+                 "inside-input", "file-at-out", "name-too-long", "busy")
+
+
+@pytest.mark.parametrize(("cmd", "case"), [(c, k) for c in COMMANDS for k in EVERY_COMMAND]
+                         + [("generate", k) for k in REFUSALS if k not in EVERY_COMMAND])
 def test_refused_before_any_work(cmd: str, case: str, tmp_path: Path, design: Path) -> None:
     args, inp = COMMANDS[cmd](tmp_path, design)
     r = REFUSALS[case](tmp_path, inp)
