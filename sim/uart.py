@@ -32,7 +32,8 @@ SIM_BAUD = 1200
 
 @dataclass
 class UartSimulation:
-    """A running simulation: the serial port to open, and the protocol to speak on it."""
+    """A running simulation: the serial port to open, and the protocol to speak on it (its design id
+    is the simulated accelerator's, as in the bundle's ``protocol.json``)."""
 
     port: str
     protocol: UartProtocol

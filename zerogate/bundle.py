@@ -25,7 +25,18 @@ from zerogate.flow.common import Echo, FlowResult, template_env
 from zerogate.flow.ecp5 import nextpnr_device_flag
 from zerogate.flow.ice40 import Ice40Device
 from zerogate.flow.tools import ECPPACK, ICEPACK, NEXTPNR_ECP5, NEXTPNR_ICE40, YOSYS, find_tool
-from zerogate.host import DEFAULT_BAUD, DEFAULT_TIMEOUT_BITS, NAK, SYNC_REPLY, SYNC_REQUEST, UartProtocol
+from zerogate.host import (
+    CRC_BYTES,
+    DEFAULT_BAUD,
+    DEFAULT_TIMEOUT_BITS,
+    NAK,
+    REPLY_HEADER,
+    REQUEST_HEADER,
+    SYNC_REPLY,
+    SYNC_REQUEST,
+    UartProtocol,
+    crc16,
+)
 from zerogate.ir import check_identifier
 from zerogate.outdir import staged_folder
 
@@ -99,6 +110,10 @@ def rtl_context(design: GeneratedDesign, *, clk_hz: int = 25_000_000, baud: int 
     return {
         "acc": design.top_name, "clk_hz": int(clk_hz), "baud": int(baud), "timeout_bits": int(timeout_bits),
         "sync_req": SYNC_REQUEST, "sync_rep": SYNC_REPLY, "nak": NAK,
+        "crc_sync_req": crc16(bytes([SYNC_REQUEST])), "design_id": proto.design_id,
+        "design_hex": proto.design_hex, "hdr": REPLY_HEADER, "i_crc": REPLY_HEADER + proto.reply_bytes,
+        "req_frame": REQUEST_HEADER + proto.request_bytes + CRC_BYTES,
+        "rep_frame": REPLY_HEADER + proto.reply_bytes + CRC_BYTES, "nak_frame": REPLY_HEADER + CRC_BYTES,
         "in_features": design.in_features, "in_bits": design.in_bits, "in_signed": design.in_signed,
         "in_lanes": design.in_lanes, "beats_in": design.beats_in, "bpe_in": bpe_in,
         "out_features": last.out_features, "out_bits": last.out_bits, "out_signed": last.out_signed,
@@ -109,7 +124,7 @@ def rtl_context(design: GeneratedDesign, *, clk_hz: int = 25_000_000, baud: int 
         "nb_out_pad": design.beats_out * design.out_lanes * bpe_out,
         "pcw": _bits(design.beats_in * design.in_lanes * bpe_in), "bpw": _bits(design.in_lanes * bpe_in - 1),
         "opw": _bits(design.out_lanes * bpe_out - 1),
-        "bow": _bits(design.beats_out - 1), "ocw": _bits(proto.reply_bytes + 1),
+        "bow": _bits(design.beats_out - 1), "ocw": _bits(REPLY_HEADER + proto.reply_bytes + 1),
     }
 
 

@@ -18,7 +18,7 @@ from sim.tools import find_verilator
 from zerogate.bundle import AXIS_TOP, UART_TOP, build_bitstreams, rtl_context, write_bundle
 from zerogate.errors import ConfigError
 from zerogate.fixedpoint import FixedFormat
-from zerogate.host import UartProtocol
+from zerogate.host import UartProtocol, design_id
 from zerogate.ir import Network
 
 
@@ -94,6 +94,13 @@ def test_bundle_files_agree(tmp_path: Path) -> None:
 
     proto = UartProtocol.load(b)
     assert proto == UartProtocol.from_design(design)
+    # one identity everywhere: the accelerator's Verilog, protocol.json, the board top, the README
+    assert proto.design_id == design_id(b / "rtl" / design.verilog_path.name)
+    assert proto.design_id == design_id(design.verilog_path)
+    top = (b / f"rtl/{UART_TOP}.v").read_text()
+    assert f"localparam [31:0] DESIGN_ID = 32'h{proto.design_id:08X};" in top
+    assert f"`{proto.design_hex}`" in (b / "README.md").read_text()
+    assert UartProtocol.load(b / "rtl") == proto  # from design.json and the Verilog beside it
     assert (b / "reports/report.md").read_text() == "# report\n"
     assert "make ice40" in (b / "README.md").read_text()
     # rendering is deterministic
