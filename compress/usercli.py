@@ -41,7 +41,7 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.config is not None:
         if args.model is not None:
             raise ConfigError("pass either --config FILE or --model PATH.py:FACTORY, not both")
-        for flag in ("weights", "data", "method", "input_format"):
+        for flag in ("weights", "data", "method", "input_format", "float_epochs"):
             if getattr(args, flag) is not None:
                 raise ConfigError(f"--{flag.replace('_', '-')} goes with --model; in a config, set it in "
                                   "[run]")
@@ -56,4 +56,6 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
         run["weights"] = str(args.weights)
     if args.input_format is not None:
         run["input_format"] = args.input_format
+    if args.float_epochs is not None:
+        run["float_epochs"] = args.float_epochs
     return parse_run_config({"run": run, "method": sets}, base=Path.cwd())

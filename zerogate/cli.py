@@ -89,6 +89,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default=None, help="taylor, mixed, squantizer or sequential (with --model)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a method parameter as in the config's [method] table, value in TOML (repeatable)")
+    p.add_argument("--float-epochs", type=int, default=None,
+                   help="float training before the method when there are no --weights (default 40)")
     p.add_argument("--input-format", default=None, metavar="s8.4",
                    help="input fixed-point format: s|u (signed|unsigned), total bits, '.', fractional bits "
                         "(default: chosen from x_train)")
@@ -183,7 +185,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
 
         if args.out is None:
             raise ConfigError("compress needs --out DIR (or --config FILE with [run] out)")
-        for flag in ("weights", "data", "method", "input_format"):
+        for flag in ("weights", "data", "method", "input_format", "float_epochs"):
             if getattr(args, flag) is not None or (flag == "method" and args.set):
                 raise ConfigError(f"--{flag.replace('_', '-')} goes with --model PATH.py:FACTORY (your own "
                                   "model) or --config FILE")
