@@ -53,7 +53,8 @@ def conv1d_net() -> nn.Module:
     """Two Conv1d blocks over a 2 x 32 signal, global max pooling, dense."""
     torch.manual_seed(4)
     return nn.Sequential(nn.Conv1d(2, 4, 5, padding=2), nn.BatchNorm1d(4), nn.ReLU(), nn.MaxPool1d(2),
-                         nn.Conv1d(4, 6, 3), nn.ReLU(), nn.AdaptiveMaxPool1d(1), nn.Flatten(), nn.Linear(6, 3))
+                         nn.Conv1d(4, 6, 3), nn.ReLU(), nn.AdaptiveMaxPool1d(1), nn.Flatten(),
+                         nn.Linear(6, 3))
 
 
 def cancer_mlp() -> nn.Module:
