@@ -14,7 +14,6 @@ anything but 0 is a bug.
 from __future__ import annotations
 
 import copy
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -33,7 +32,7 @@ from zerogate.errors import ConfigError
 from zerogate.fixedpoint import MAX_BITS, MIN_WEIGHT_BITS, FixedFormat
 
 __all__ = ["FLOAT_EPOCHS", "FLOAT_LR", "Data", "MethodParams", "MethodResult", "finish", "float_model",
-           "global_masks", "ir_name", "load_data", "masked_train", "pretrain", "prune_finetune", "qat",
+           "global_masks", "load_data", "masked_train", "pretrain", "prune_finetune", "qat",
            "to_qnet"]
 
 #: Float pre-training before any method (AdamW, cosine decay, batch 64): the same recipe as
@@ -237,7 +236,7 @@ def finish(qnet: QuantNet, model_name: str, method: str, data: Data, float_acc: 
     n = sum(ly.weight.numel() for ly in qnet.weight_layers())
     meta = {"model": model_name, "method": method, "dataset": data.name, "float_accuracy": float_acc,
             **dict(extra or {})}
-    net = export_net(qnet, ir_name(model_name), meta)
+    net = export_net(qnet, model_name, meta)  # export makes the name an identifier
     acc = float(np.mean(golden.predict(net, data.test_int) == data.test_labels))
     ref, gold = reference_trace(qnet, data.test_int), golden.trace(net, data.test_int)
     bad = sum(int(np.count_nonzero(r != t.out)) if r.shape == t.out.shape else r.size
@@ -250,13 +249,6 @@ def finish(qnet: QuantNet, model_name: str, method: str, data: Data, float_acc: 
                         test_y=data.test_labels, extra=dict(extra or {}), input_format=data.input_format,
                         clipped_inputs=data.clipped)
 
-
-def ir_name(name: str) -> str:
-    """``name`` as an IR identifier (``[A-Za-z_][A-Za-z0-9_]*``, at most 64 characters)."""
-    s = re.sub(r"[^A-Za-z0-9_]", "_", name)
-    if not s:
-        return "model"
-    return ("_" + s if s[0].isdigit() else s)[:64]
 
 
 # --- parameters shared by the methods -------------------------------------

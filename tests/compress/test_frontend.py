@@ -12,7 +12,6 @@ from torch import nn
 
 import zerogate
 from compress.frontend import compress_module
-from compress.methods.common import ir_name
 from compress.runconfig import parse_run_config
 from compress.usercli import parse_set
 from compress.userdata import make_data
@@ -221,9 +220,3 @@ def test_set_values_are_toml() -> None:
     for bad in ("sparsity", "=3", "x=[1,"):
         with pytest.raises(ConfigError, match="--set"):
             parse_set([bad])
-
-
-@pytest.mark.parametrize(("name", "want"), [("features.0", "features_0"), ("1st-model", "_1st_model"),
-                                            ("", "model"), ("a" * 80, "a" * 64), ("ok_Name9", "ok_Name9")])
-def test_ir_names_are_identifiers(name: str, want: str) -> None:
-    assert ir_name(name) == want
