@@ -17,8 +17,9 @@ def _install(session: nox.Session, extras: str = "") -> None:
 
 @nox.session(name="build-hw", python=PY)
 def build_hw(session: nox.Session) -> None:
-    """digits MLP → prune + quantize → Amaranth RTL → Verilator bit-exact check → ECP5 and iCE40 bitstreams
-    (or why one does not fit) → bundle/ and report.md/.html/.json with plots."""
+    """digits MLP → method 1 (taylor: Taylor-score pruning, then QAT) → Amaranth RTL → Verilator
+    bit-exact check → ECP5 and iCE40 bitstreams (or why one does not fit) → bundle/ and
+    report.md/.html/.json with plots; the report names the method and its parameters."""
     _install(session)
     session.run("zerogate", "build", "--out", "build/digits-mlp", *session.posargs)
 

@@ -25,7 +25,7 @@ from zerogate.errors import UnsupportedError
 from zerogate.fixedpoint import MIN_WEIGHT_BITS, Activation, FixedFormat, Overflow, Rounding, signed_bits_for
 from zerogate.ir import MAX_BIAS_BITS, Layer, LayerKind, Network, Node, Pool, to_identifier
 
-__all__ = ["export_layer", "export_net", "export_network"]
+__all__ = ["export_layer", "export_net"]
 
 _KIND = {QuantLinear: LayerKind.DENSE, QuantConv1d: LayerKind.CONV1D, QuantConv2d: LayerKind.CONV2D}
 _PREFIX = {LayerKind.DENSE: "fc", LayerKind.CONV1D: "conv", LayerKind.CONV2D: "conv",
@@ -181,8 +181,3 @@ def export_net(qnet: QuantNet, name: str, metadata: Mapping[str, Any] | None = N
         prev_shape, prev_keep = shapes[k], keeps[k]
     return Network(name=to_identifier(name), input=fmts[0], in_features=math.prod(ref.in_shape),
                    layers=tuple(nodes), metadata=dict(metadata or {}), in_shape=ref.in_shape)
-
-
-def export_network(model: QuantNet, name: str, metadata: Mapping[str, Any] | None = None) -> Network:
-    """Alias of :func:`export_net` (the name the MLP pipeline uses)."""
-    return export_net(model, name, metadata)

@@ -25,7 +25,7 @@ from compress.quant import ActQuant, QuantLinear, QuantWeightLayer, round_half_u
 from zerogate.errors import UnsupportedError
 from zerogate.fixedpoint import FixedFormat
 
-__all__ = ["PoolStage", "QuantMLP", "QuantNet", "WeightStage"]
+__all__ = ["PoolStage", "QuantNet", "WeightStage"]
 
 
 class WeightStage(nn.Module):
@@ -229,44 +229,3 @@ class QuantNet(nn.Module):
                     keep = torch.nonzero(~drop).flatten()
             out.append(keep)
         return out
-
-
-class QuantMLP(QuantNet):
-    """Input quantizer, then ``QuantLinear -> ReLU -> unsigned ActQuant`` per hidden layer, and a
-    last ``QuantLinear -> signed ActQuant`` (wide, so logits rarely saturate).
-    """
-
-    def __init__(
-        self,
-        in_features: int,
-        hidden: tuple[int, ...],
-        out_features: int,
-        *,
-        input_format: FixedFormat,
-        weight_bits: int = 8,
-        act_bits: int = 8,
-        output_bits: int = 16,
-    ) -> None:
-        sizes = (in_features, *hidden, out_features)
-        n = len(sizes) - 1
-        stages = [
-            WeightStage(
-                QuantLinear(a, b, weight_bits=weight_bits),
-                ActQuant(act_bits, 0, signed=False) if k < n - 1 else ActQuant(output_bits, 0, signed=True),
-                relu=k < n - 1,
-            )
-            for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True))
-        ]
-        super().__init__(input_format, (in_features,), stages)
-
-    @property
-    def linears(self) -> list[QuantWeightLayer]:
-        return self.weight_layers()
-
-    @property
-    def acts(self) -> list[ActQuant]:
-        return [st.act for st in self.weight_stages()]
-
-    @property
-    def n_layers(self) -> int:
-        return len(self.weight_stages())

@@ -282,13 +282,3 @@ def quantized_copy(m: nn.Module, weight_bits: int = 8) -> QuantWeightLayer:
     if has_bias:
         q.bias.copy_(m.bias)  # type: ignore[union-attr]
     return q
-
-
-def __getattr__(name: str) -> Any:
-    # QuantMLP is a QuantNet (compress.qnet imports this module); re-exported here lazily so
-    # ``from compress.quant import QuantMLP`` keeps working without an import cycle.
-    if name == "QuantMLP":
-        from compress.qnet import QuantMLP
-
-        return QuantMLP
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,7 +32,7 @@ from compress.bn import fold_bn
 from compress.qnet import PoolStage, QuantNet, WeightStage
 from compress.quant import ActQuant, QuantWeightLayer, quantized_copy
 from zerogate.errors import UnsupportedError
-from zerogate.fixedpoint import FixedFormat
+from zerogate.fixedpoint import FixedFormat, format_for
 
 __all__ = ["SUPPORTED", "from_module", "infer_input_format"]
 
@@ -77,8 +77,31 @@ def _where(node: fx.Node) -> str:
     return f"'{path}'" if path else "the top-level forward"
 
 
+#: What to do instead of an unsupported op, by (lower-case) op name.
+_HINTS: dict[str, str] = {
+    **dict.fromkeys(("softmax", "log_softmax", "logsoftmax"),
+                    "drop the final Softmax: the argmax is unchanged (train on the logits with "
+                    "CrossEntropyLoss)"),
+    **dict.fromkeys(("sigmoid", "tanh", "gelu", "silu", "elu", "leakyrelu", "leaky_relu", "relu6",
+                     "hardtanh", "hardswish", "mish", "prelu", "selu", "softplus"),
+                    "use ReLU, the one activation in hardware"),
+    **dict.fromkeys(("add", "iadd", "cat", "concat", "mul", "sub", "matmul", "bmm"),
+                    "write forward as one chain: branches, skips and tensor arithmetic have no hardware"),
+    **dict.fromkeys(("layernorm", "groupnorm", "instancenorm1d", "instancenorm2d", "layer_norm"),
+                    "use BatchNorm right after a Linear or Conv (it is folded into it)"),
+    **dict.fromkeys(("lstm", "gru", "rnn"), "use Conv1d over the time axis"),
+    "embedding": "feed one-hot or precomputed features to a Linear",
+    **dict.fromkeys(("convtranspose1d", "convtranspose2d", "upsample"), "there is no upsampling in hardware"),
+    **dict.fromkeys(("conv3d", "maxpool3d", "avgpool3d"), "use Conv1d/Conv2d and 1-D/2-D pooling"),
+}
+
+
+def _hint(name: str) -> str:
+    return _HINTS.get(name.lower().strip("_"), f"supported are {SUPPORTED}")
+
+
 def _unsupported(name: str, node: fx.Node) -> UnsupportedError:
-    return UnsupportedError(f"unsupported op '{name}' at {_where(node)}: supported are {SUPPORTED}")
+    return UnsupportedError(f"unsupported op '{name}' at {_where(node)}: {_hint(name)}")
 
 
 def _tuple(v: Any, nd: int) -> tuple[int, ...]:
@@ -189,14 +212,9 @@ def _function_op(node: fx.Node, shape: tuple[int, ...], shape_nodes: set[fx.Node
 
 
 def infer_input_format(x: torch.Tensor, bits: int = 8) -> FixedFormat:
-    """``bits``-wide format, unsigned if ``x`` has no negative value, with the finest ``frac``
-    that still holds ``max|x|`` (a guess from one example; pass the real format when known).
-    """
-    signed = bool((x < 0).any())
-    top = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
-    peak = float(x.abs().max()) if x.numel() else 0.0
-    frac = math.floor(math.log2(top / peak)) if peak > 0 else 0
-    return FixedFormat(bits=bits, frac=max(-64, min(64, frac)), signed=signed)
+    """``bits``-wide format for the values of ``x`` (:func:`zerogate.fixedpoint.format_for`): pass
+    the whole training set, or the real format when known, not one batch."""
+    return format_for(x.detach().cpu().numpy(), bits)
 
 
 def _chain(model: nn.Module, example_input: torch.Tensor) -> list[_Op]:
@@ -262,7 +280,8 @@ def _check_conv(m: nn.Module, where: str) -> None:
         return
     name = f"{type(m).__name__} at '{where}'"
     if m.groups != 1:
-        raise UnsupportedError(f"{name}: groups={m.groups}; only dense convolutions (groups=1) are supported")
+        raise UnsupportedError(f"{name}: groups={m.groups}; only dense convolutions are supported: use "
+                               "groups=1 (depthwise convolutions are not supported yet)")
     if any(d != 1 for d in m.dilation):
         raise UnsupportedError(f"{name}: dilation={m.dilation}; only dilation 1 is supported")
     if m.padding_mode != "zeros":
@@ -335,6 +354,9 @@ def from_module(
     a ReLU), the last weight layer ``output_bits``. The result must match ``model(example_input)``
     (float64, relative tolerance 1e-9, or ``check``) or an UnsupportedError says the trace differs.
     """
+    if example_input.dim() < 2:
+        raise UnsupportedError(f"example_input has shape {tuple(example_input.shape)}: from_module needs a "
+                               "batch [n, *sample_shape]; pass x.unsqueeze(0) for one sample")
     ops = _chain(copy.deepcopy(model).eval(), example_input)
     built = _build_stages(ops, weight_bits)
     weight_idx = [i for i, (m, _) in enumerate(built) if isinstance(m, QuantWeightLayer)]

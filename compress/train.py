@@ -1,4 +1,4 @@
-"""Seeded, deterministic training loops: float training, prune + fine-tune, and QAT.
+"""Seeded, deterministic training: the epoch loop every method trains with, accuracy, distillation.
 
 Determinism is what lets a test demand identical IR weights for the same seed, so every loop
 runs single-threaded with deterministic algorithms and its own RNG state (the caller's global
@@ -15,9 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from compress.config import ProgressCallback, ProgressEvent, PruneScope
-from compress.prune import apply_masks, cubic_schedule, update_masks
-from compress.quant import QuantLinear, QuantMLP
+from compress.config import ProgressCallback, ProgressEvent
 
 
 @contextlib.contextmanager
@@ -69,10 +67,6 @@ class Distill:
             soft = torch.softmax(self.teacher(x) / t, dim=1)
         kd = nn.functional.cross_entropy(logits / t, soft) * t**2  # t**2 keeps gradient scale
         return (1.0 - self.weight) * hard_loss + self.weight * kd
-
-
-def _linears(model: nn.Module) -> list[QuantLinear]:
-    return [m for m in model.modules() if isinstance(m, QuantLinear)]
 
 
 def train_epochs(
@@ -130,50 +124,3 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Top-1 accuracy in eval mode (first argmax, the same tie rule as the golden model)."""
     model.eval()
     return float((model(x).argmax(dim=1) == y).double().mean())
-
-
-def train_float(
-    model: QuantMLP, data: Batches, epochs: int, lr: float, *,
-    generator: torch.Generator, progress: ProgressCallback | None = None,
-) -> float:
-    """Dense float training (quantizers off)."""
-    model.set_quant(False)
-    return train_epochs(model, data, epochs, lr, generator=generator, phase="float", progress=progress)
-
-
-def prune_finetune(
-    model: QuantMLP, data: Batches, *, target: float, steps: int, epochs_per_step: int, lr: float,
-    scope: PruneScope = "global", generator: torch.Generator, progress: ProgressCallback | None = None,
-    distill: Distill | None = None,
-) -> float:
-    """Iterative magnitude pruning along :func:`~compress.prune.cubic_schedule`, fine-tuning
-    ``epochs_per_step`` after each step; the final masks hit ``target`` exactly.
-    """
-    model.set_quant(False)
-    layers = _linears(model)
-    loss = float("nan")
-    for k, s in enumerate(cubic_schedule(target, steps)):
-        update_masks(layers, s, scope)
-        loss = train_epochs(
-            model, data, epochs_per_step, lr, generator=generator,
-            phase=f"prune {k + 1}/{steps}", progress=progress, after_step=lambda: apply_masks(layers),
-            distill=distill,
-        )
-    return loss
-
-
-def train_qat(
-    model: QuantMLP, data: Batches, epochs: int, lr: float, *,
-    generator: torch.Generator, progress: ProgressCallback | None = None, distill: Distill | None = None,
-) -> float:
-    """Calibrate activation formats on the training inputs, then quantization-aware training
-    with the masks frozen (masked weights get zero gradient and are re-zeroed every step).
-    """
-    model.set_quant(False)
-    model.calibrate(data.x)
-    model.set_quant(True)
-    layers = _linears(model)
-    return train_epochs(
-        model, data, epochs, lr, generator=generator, phase="qat", progress=progress,
-        after_step=lambda: apply_masks(layers), distill=distill,
-    )

@@ -29,7 +29,8 @@ import numpy as np
 
 from zerogate import golden, ir
 from zerogate.errors import UserError
-from zerogate.ir import Layer, Network
+from zerogate.ir import Network
+from zerogate.vectors import worst_case_inputs  # noqa: F401  (re-exported: the fuzz tests drive it)
 
 CASE_FILE = "case.json"
 VECTORS_FILE = "vectors.npz"
@@ -105,24 +106,6 @@ class FuzzReport:
         if self.failed:
             text += "; failed: " + ", ".join(f"{r.name} (kept in {r.kept})" for r in self.failed)
         return text
-
-
-def worst_case_inputs(net: Network) -> np.ndarray:
-    """Inputs at the corners: all-min, all-max, zero, alternating, and per first-layer channel the
-    sign pattern that maximises and the one that minimises its accumulator (``acc_bounds`` exactly)
-    when that layer is dense.
-
-    Deeper layers are driven to their extremes through the first layer's saturated outputs.
-    """
-    lo, hi, k = net.input.min_int, net.input.max_int, net.in_features
-    alt = np.arange(k) % 2 == 1
-    rows = [np.full(k, lo), np.full(k, hi), np.zeros(k, dtype=np.int64), np.where(alt, lo, hi),
-            np.where(alt, hi, lo)]
-    first = net.layers[0]
-    if isinstance(first, Layer) and not first.is_conv:  # a convolution's extremes differ per position
-        for w in first.weight_matrix():
-            rows += [np.where(w > 0, hi, lo), np.where(w > 0, lo, hi)]
-    return np.unique(np.array(rows, dtype=np.int64).reshape(-1, k), axis=0)
 
 
 def saturation_events(net: Network, x: np.ndarray) -> int:

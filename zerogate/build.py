@@ -8,6 +8,7 @@ under the name of a good build.
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from collections.abc import Callable, Iterable
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from zerogate import golden, ir
-from zerogate.errors import ConfigError, UserError, VerificationError
+from zerogate.errors import ConfigError, VerificationError
 from zerogate.outdir import publish
 
 Log = Callable[[str], None]
@@ -28,10 +29,12 @@ TARGETS = ("ecp5", "ice40")
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """Everything ``zerogate build`` can be told. Defaults are the embedded digits example."""
+    """Everything ``zerogate build`` can be told. Defaults are the embedded digits example, compressed
+    by :data:`compress.methods.presets.DEFAULT_BUILD` (method 1, ``taylor``)."""
 
     out: Path = Path("build/digits-mlp")
     ir_path: Path | None = None  # build from an existing IR instead of compressing
+    vectors: Path | None = None  # with ir_path: .npz of its test vectors x (and labels y)
     seed: int = 0
     sparsity: float = 0.85
     weight_bits: int = 6
@@ -53,7 +56,7 @@ class BuildOptions:
     @property
     def inputs(self) -> tuple[Path, ...]:
         """What the build reads: its output may not be, hold or lie in any of them."""
-        return tuple(p for p in (self.ir_path,) if p is not None)
+        return tuple(p for p in (self.ir_path, self.vectors) if p is not None)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.sparsity < 1.0:
@@ -65,6 +68,8 @@ class BuildOptions:
         from hwgen.layers import LayerStyle, parse_layer_styles
 
         parse_layer_styles(self.layer_styles, LayerStyle(self.style, self.lanes))  # refuse bad ones early
+        if self.vectors is not None and self.ir_path is None:
+            raise ConfigError("--vectors goes with --ir (the test vectors of that IR)")
         if self.freq_mhz <= 0:
             raise ConfigError(f"--freq {self.freq_mhz!r} MHz must be positive")
         if not self.targets or set(self.targets) - set(TARGETS):
@@ -108,53 +113,58 @@ def _timed(state: BuildState, step: str, log: Log) -> Callable[[Callable[[], Any
 
 
 def step_compress(opts: BuildOptions, state: BuildState, progress: Any = None) -> None:
-    """Train, prune, quantize the digits MLP (or load the given IR) and write it to ``ir/``."""
+    """Compress the embedded default with its published method (or load the given IR and its
+    vectors) and write ``ir/`` and ``testset.npz``."""
     if opts.ir_path is not None:
+        from zerogate.vectors import load_vectors, stimulus
+
         state.net = ir.load(opts.ir_path)
-        from compress.data import digits_test_vectors
-
-        if state.net.in_features == 64:
-            state.test_x, state.test_y = digits_test_vectors(seed=opts.seed)
-        else:
-            raise UserError(
-                f"{opts.ir_path}: not a digits model ({state.net.in_features} inputs); "
-                "simulate it with 'zerogate simulate --vectors FILE'"
-            )
-        state.facts["compress"] = {"source": str(opts.ir_path), **dict(state.net.metadata)}
+        if opts.vectors is not None:
+            state.test_x, state.test_y = load_vectors(opts.vectors, state.net)
+            source = str(opts.vectors)
+        else:  # never another model's data: seeded random and worst-case inputs, and no accuracy
+            state.test_x, state.test_y = stimulus(state.net, seed=opts.seed), None
+            source = f"{len(state.test_x)} seeded random and worst-case vectors (seed {opts.seed}); no labels"
+        state.facts["compress"] = {"source": str(opts.ir_path), "vectors": source, **dict(state.net.metadata)}
     else:
-        from compress.pipeline import DigitsMLPConfig, compress_digits_mlp, golden_mismatches
+        from compress.methods import run_method
+        from compress.methods.presets import DEFAULT_BUILD
 
-        cfg = DigitsMLPConfig(seed=opts.seed, target_sparsity=opts.sparsity, weight_bits=opts.weight_bits)
-        res = compress_digits_mlp(cfg, progress=progress)
+        method, model, params = DEFAULT_BUILD
+        params = {**params, "sparsity": opts.sparsity, "weight_bits": opts.weight_bits}
+        res = run_method(method, model, params, seed=opts.seed, progress=progress)
         state.net, state.test_x, state.test_y = res.net, res.test_x, res.test_y
-        total = len(res.test_x) * sum(ly.out_features for ly in res.net.layers)
-        bad = golden_mismatches(res.model, res.net, res.test_x)
+        total = len(res.test_x) * sum(math.prod(ly.out_shape) for ly in res.net.layers)
         state.facts["compress"] = {
-            "method": cfg.method,
+            "method": res.method,
+            "model": model,
+            "params": dict(res.net.metadata["params"]),
             "float_accuracy": res.float_accuracy,
-            "pruned_accuracy": res.pruned_accuracy,
-            "quant_accuracy": res.quant_accuracy,
-            "torch_matches_golden": bad == 0,
+            "quant_accuracy": res.accuracy,
+            "torch_matches_golden": res.torch_matches_golden,
             # every layer's output integers, every test sample: PyTorch reference vs golden
-            "torch_vs_golden_outputs": [total - bad, total],
+            "torch_vs_golden_outputs": [total - res.reference_mismatches, total],
+            "input_format": str(res.input_format),
             "train_seconds": round(res.train_seconds, 2),
         }
-        if bad:
+        if res.reference_mismatches:
             raise VerificationError(
                 "the PyTorch reference and the golden model disagree; this is a zerogate bug, "
                 "please report it with the build folder"
             )
     ir.save(state.net, state.work / "ir")
-    np.savez(state.work / "testset.npz", x=state.test_x, y=state.test_y)
+    arrays = {"x": state.test_x} if state.test_y is None else {"x": state.test_x, "y": state.test_y}
+    np.savez(state.work / "testset.npz", **arrays)
 
 
 def step_golden(state: BuildState) -> np.ndarray:
-    """Quantized accuracy on the test split, by the golden model (the definition of correct)."""
+    """Quantized accuracy on the labelled test vectors, by the golden model (the definition of correct)."""
     assert state.net is not None and state.test_x is not None
     traces = golden.trace(state.net, state.test_x)
-    pred = np.argmax(traces[-1].out, axis=1)
+    pred = np.argmax(traces[-1].out.reshape(len(state.test_x), -1), axis=1)
     state.facts["golden"] = {
-        "accuracy": float(np.mean(pred == state.test_y)),
+        # labelled vectors only: an accuracy on vectors that are not the model's data means nothing
+        "accuracy": None if state.test_y is None else float(np.mean(pred == state.test_y)),
         "vectors": int(len(state.test_x)),
         "saturated_outputs": [t.saturated for t in traces],
     }

@@ -83,6 +83,10 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="compress → generate → simulate → synth → report, into one folder")
     p.add_argument("--out", type=Path, default=Path("build/digits-mlp"), help="build folder")
     p.add_argument("--ir", type=Path, default=None, help="start from this IR instead of compressing")
+    p.add_argument("--vectors", type=Path, default=None,
+                   help="with --ir: its test vectors, the testset.npz written beside it (x, labels y); "
+                        "without, seeded random and worst-case vectors check the RTL and no accuracy is "
+                        "claimed")
     p.add_argument("--no-synth", action="store_true", help="stop after the Verilator check")
     _add_force_opt(p)
     _add_compress_opts(p)
@@ -94,6 +98,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=None,
                    help="TOML run config (model, method, its parameters; see examples/)")
     _add_force_opt(p)
+    p.add_argument("--model", default=None, metavar="PATH.py:FACTORY",
+                   help="your own model: a function in a Python file that returns an nn.Module")
+    p.add_argument("--weights", type=Path, default=None, metavar="STATE_DICT.pt",
+                   help="its trained weights (torch.save(model.state_dict(), PATH)); fine-tuned, not "
+                        "retrained")
+    p.add_argument("--data", type=Path, default=None, metavar="DATA.npz",
+                   help="x_train, y_train, x_test, y_test (x_val, y_val optional) for --model")
+    p.add_argument("--method", default=None, help="taylor, mixed, squantizer or sequential (with --model)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a method parameter as in the config's [method] table, value in TOML (repeatable)")
+    p.add_argument("--float-epochs", type=int, default=None,
+                   help="float training before the method when there are no --weights (default 40)")
+    p.add_argument("--input-format", default=None, metavar="s8.4",
+                   help="input fixed-point format: s|u (signed|unsigned), total bits, '.', fractional bits "
+                        "(default: chosen from x_train)")
     _add_compress_opts(p)
     p.set_defaults(seed=None)  # None: the config's seed, else 0
 
@@ -136,10 +155,11 @@ def _load_vectors(path: Path):
 
 
 def _compress_config(args: argparse.Namespace) -> int:
-    """``compress --config FILE``: the configured method, its IR and test split written atomically."""
-    from compress.runconfig import load_run_config
+    """``compress --config FILE`` or ``--model PATH.py:FACTORY --data DATA.npz ...``: the method,
+    its IR and test split written atomically."""
+    from compress.usercli import run_config_from_args
 
-    cfg = load_run_config(args.config)  # fail fast, before any training
+    cfg = run_config_from_args(args)  # fail fast, before any training
     out = args.out or cfg.out
     if out is None:
         raise ConfigError(f"{args.config}: no output folder; pass --out DIR or set [run] out")
@@ -148,11 +168,14 @@ def _compress_config(args: argparse.Namespace) -> int:
     from compress.runconfig import run_config
     from zerogate import ir
 
-    with _output(args, args.config, out=out) as work, training_progress() as progress:
+    model_file = Path(cfg.model.rpartition(":")[0]) if cfg.user_model else None
+    with _output(args, args.config, model_file, cfg.data, cfg.weights, out=out) as work, \
+            training_progress() as progress:
         res = run_config(cfg, args.seed, progress)
         ir.save(res.net, work / "ir")
         np.savez(work / "testset.npz", x=res.test_x, y=res.test_y)
     print(res.summary())
+    print(f"input format {res.input_format}: {res.clipped_inputs} input values clipped")
     _say(f"wrote {out}/ir and {out}/testset.npz")
     return 0
 
@@ -162,7 +185,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         from zerogate.build import BuildOptions, build
 
         opts = BuildOptions(
-            out=args.out, ir_path=args.ir, seed=args.seed, sparsity=args.sparsity,
+            out=args.out, ir_path=args.ir, vectors=args.vectors, seed=args.seed, sparsity=args.sparsity,
             weight_bits=args.weight_bits, in_lanes=args.in_lanes, out_lanes=args.out_lanes,
             style=args.style, lanes=args.lanes, layer_styles=tuple(args.layer_style),
             balance=not args.no_balance, single_buffer=args.single_buffer, device=args.device,
@@ -177,7 +200,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         _say(f"done: {args.out}/report.md — RTL == golden {s.get('matches')} of {s.get('vectors')}")
         return 0
 
-    if args.cmd == "compress" and args.config is not None:
+    if args.cmd == "compress" and (args.config is not None or args.model is not None):
         return _compress_config(args)
 
     if args.cmd == "compress":
@@ -185,6 +208,10 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
 
         if args.out is None:
             raise ConfigError("compress needs --out DIR (or --config FILE with [run] out)")
+        for flag in ("weights", "data", "method", "input_format", "float_epochs"):
+            if getattr(args, flag) is not None or (flag == "method" and args.set):
+                raise ConfigError(f"--{flag.replace('_', '-')} goes with --model PATH.py:FACTORY (your own "
+                                  "model) or --config FILE")
         opts = BuildOptions(out=args.out, seed=0 if args.seed is None else args.seed, sparsity=args.sparsity,
                             weight_bits=args.weight_bits)
         with _output(args) as work, training_progress() as progress:

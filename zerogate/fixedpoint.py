@@ -16,6 +16,8 @@ these three steps; tests hold them equal on every integer.
 from __future__ import annotations
 
 import enum
+import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,6 +134,36 @@ def quantize_real(x: np.ndarray, fmt: FixedFormat, rounding: Rounding = Rounding
     if not np.all(np.isfinite(r)):
         raise IRError("input contains NaN or infinity; clean the data before quantizing")
     return saturate(r.astype(np.int64), fmt, relu=False)
+
+
+def count_clipped(x: np.ndarray, fmt: FixedFormat) -> int:
+    """How many values of ``x`` :func:`quantize_real` saturates (round half up lands outside ``fmt``)."""
+    v = np.floor(np.asarray(x, dtype=np.float64) * (2.0 ** fmt.frac) + 0.5)
+    return int(np.count_nonzero((v < fmt.min_int) | (v > fmt.max_int)))
+
+
+def format_for(x: np.ndarray, bits: int = 8) -> FixedFormat:
+    """The ``bits``-wide input format for data ``x``: unsigned unless ``x`` has a negative value,
+    with the most fractional bits that still hold ``max|x|`` (so no value of ``x`` saturates)."""
+    a = np.asarray(x, dtype=np.float64)
+    signed = bool((a < 0).any())
+    top = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+    peak = float(np.abs(a).max()) if a.size else 0.0
+    frac = math.floor(math.log2(top / peak)) if peak > 0 else 0
+    return FixedFormat(bits=bits, frac=max(-64, min(64, frac)), signed=signed)
+
+
+_FORMAT_TEXT = re.compile(r"([su])(\d+)\.(-?\d+)")
+
+
+def parse_format(text: str) -> FixedFormat:
+    """``"s8.4"`` / ``"u8.4"``: signed / unsigned, 8 bits in all, 4 of them fractional (a value is
+    ``q · 2^-4``); the notation :class:`FixedFormat` prints."""
+    m = _FORMAT_TEXT.fullmatch(text.strip())
+    if m is None:
+        raise IRError(f"input format {text!r} is not s<bits>.<frac> or u<bits>.<frac>, e.g. s8.4 "
+                      "(signed, 8 bits, 4 fractional)")
+    return FixedFormat(bits=int(m[2]), frac=int(m[3]), signed=m[1] == "s")
 
 
 def signed_bits_for(lo: int, hi: int) -> int:

@@ -80,6 +80,21 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.2f} %"
 
 
+def _method(c: dict[str, Any]) -> str:
+    """The compression method and its parameters, as the IR metadata or the build recorded them."""
+    if "method" not in c:
+        return f"not recorded (IR {c.get('source', 'given')})"
+    params = ", ".join(f"{k} {v}" for k, v in sorted(dict(c.get("params") or {}).items()))
+    on = f" on {c['model']}" if c.get("model") else ""
+    return f"{c['method']}{on}" + (f" ({params})" if params else "")
+
+
+def _accuracy(g: dict[str, Any], c: dict[str, Any]) -> str:
+    if g.get("accuracy") is None:
+        return f"not measured: the vectors are {c.get('vectors', 'unlabelled')}"
+    return _pct(g["accuracy"])
+
+
 def render_markdown(d: dict[str, Any]) -> str:
     c, g, s, rtl = d["compress"], d["golden"], d.get("sim", {}), d.get("rtl", {})
     m, sy = d["memory"], d.get("synth")
@@ -93,8 +108,9 @@ def render_markdown(d: dict[str, Any]) -> str:
         "",
         "| what | value |",
         "|---|---|",
+        f"| compressed by | {_method(c)} |",
         f"| float accuracy (PyTorch, test split) | {_pct(c.get('float_accuracy'))} |",
-        f"| quantized accuracy (golden model, test split) | {_pct(g['accuracy'])} |",
+        f"| quantized accuracy (golden model, test split) | {_accuracy(g, c)} |",
         "| golden model == PyTorch reference | "
         + (f"{tv[0]} of {tv[1]} output integers |" if tv else "not checked (IR given) |"),
         f"| RTL (Verilator) == golden model | {s.get('matches', 0)} of {s.get('vectors', 0)} vectors, "

@@ -1,6 +1,6 @@
 """What every compression method shares: the data, the float pre-training, the prune / fine-tune
 loops, and :func:`finish`, which turns a compressed :class:`~compress.qnet.QuantNet` into a
-checked :class:`MethodResult`.
+checked :class:`MethodResult`. :mod:`compress.frontend` runs a method on any model with them.
 
 Why one ``finish``: every method's numbers must mean the same thing. Accuracy is the golden model
 on the exported IR over the test split (not the torch forward), memory is
@@ -32,7 +32,7 @@ from zerogate.errors import ConfigError
 from zerogate.fixedpoint import MAX_BITS, MIN_WEIGHT_BITS, FixedFormat
 
 __all__ = ["FLOAT_EPOCHS", "FLOAT_LR", "Data", "MethodParams", "MethodResult", "finish", "float_model",
-           "global_masks", "load_data", "masked_train", "prune_finetune", "qat", "run_with", "start",
+           "global_masks", "load_data", "masked_train", "pretrain", "prune_finetune", "qat",
            "to_qnet"]
 
 #: Float pre-training before any method (AdamW, cosine decay, batch 64): the same recipe as
@@ -42,7 +42,8 @@ FLOAT_EPOCHS, FLOAT_LR, FLOAT_BATCH = 40, 1e-2, 64
 
 @dataclass(frozen=True, eq=False)
 class Data:
-    """One bundled model's data set as training tensors plus the integer test vectors."""
+    """A data set as training tensors plus the integer test vectors (a bundled one, or a user's
+    from :mod:`compress.userdata`)."""
 
     name: str
     x_train: torch.Tensor  # float32 real values
@@ -52,6 +53,9 @@ class Data:
     test_int: np.ndarray  # int64 input integers of the test split (what the hardware sees)
     test_labels: np.ndarray
     input_format: FixedFormat
+    clipped: int = 0  # input values the format saturates (train, validation and test together)
+    val_int: np.ndarray | None = None  # int64 input integers of the validation split, if any
+    val_labels: np.ndarray | None = None
 
     def batches(self, batch_size: int) -> Batches:
         return Batches(self.x_train, self.y_train, batch_size)
@@ -71,28 +75,40 @@ def load_data(model: str) -> Data:
 _FLOAT_CACHE: dict[tuple[str, int, int], tuple[dict[str, torch.Tensor], float, float]] = {}
 
 
+def pretrain(model: nn.Module, data: Data, seed: int, epochs: int = FLOAT_EPOCHS,
+             progress: ProgressCallback | None = None) -> None:
+    """Float training of ``model`` in place from ``seed`` (AdamW, cosine decay, batch 64): what
+    every method starts from when the model is not already trained."""
+    from compress.train import deterministic
+
+    with deterministic(seed):
+        train_epochs(model, data.batches(FLOAT_BATCH), epochs, FLOAT_LR,
+                     generator=torch.Generator().manual_seed(seed), phase="float", progress=progress)
+
+
 def float_model(model: str, data: Data, seed: int, epochs: int = FLOAT_EPOCHS,
-                progress: ProgressCallback | None = None) -> tuple[nn.Module, float]:
-    """The float model trained from ``seed`` and its test accuracy; cached in memory per
-    ``(model, seed, epochs)`` so a sweep over budgets trains it once (a fresh copy each call)."""
+                progress: ProgressCallback | None = None) -> tuple[nn.Module, float, float]:
+    """Bundled ``model`` trained from ``seed``, its test accuracy and the seconds the training
+    took; cached in memory per ``(model, seed, epochs)`` so a sweep over budgets trains it once
+    (a fresh copy each call)."""
     from compress.models import MODELS
     from compress.train import accuracy, deterministic
 
-    m = MODELS[model].build()
     key = (model, seed, epochs)
     if key not in _FLOAT_CACHE:
         t0 = time.perf_counter()
         with deterministic(seed):
             m = MODELS[model].build()
-            train_epochs(m, data.batches(FLOAT_BATCH), epochs, FLOAT_LR,
-                         generator=torch.Generator().manual_seed(seed), phase="float", progress=progress)
+        pretrain(m, data, seed, epochs, progress)
         _FLOAT_CACHE[key] = (copy.deepcopy(m.state_dict()), accuracy(m, data.x_test, data.y_test),
                              time.perf_counter() - t0)
     elif progress is not None:
         progress(ProgressEvent(phase="float (cached)", completed=epochs, total=epochs, loss=float("nan")))
-    state, acc, _ = _FLOAT_CACHE[key]
+    with deterministic(seed):
+        m = MODELS[model].build()
+    state, acc, seconds = _FLOAT_CACHE[key]
     m.load_state_dict(copy.deepcopy(state))
-    return m.eval(), acc
+    return m.eval(), acc, seconds
 
 
 def to_qnet(model: nn.Module, data: Data, act_bits: int, weight_bits: int = 8) -> QuantNet:
@@ -101,29 +117,6 @@ def to_qnet(model: nn.Module, data: Data, act_bits: int, weight_bits: int = 8) -
 
     return from_module(model, data.x_train[:256], input_format=data.input_format, act_bits=act_bits,
                        weight_bits=weight_bits)
-
-
-@dataclass(frozen=True, eq=False)
-class Start:
-    """What every method run begins with: the data, the traced float net, its float accuracy
-    (of the float model) and the wall-clock start."""
-
-    data: Data
-    qnet: QuantNet
-    float_accuracy: float
-    t0: float
-    teacher: nn.Module  # the float model (for distillation)
-
-
-def start(model: str, seed: int, act_bits: int, progress: ProgressCallback | None) -> Start:
-    """Load ``model``'s data, pre-train (or take from the cache) its float model, trace it."""
-    t0 = time.perf_counter()
-    data = load_data(model)
-    key = (model, seed, FLOAT_EPOCHS)
-    cached = _FLOAT_CACHE[key][2] if key in _FLOAT_CACHE else 0.0
-    m, acc = float_model(model, data, seed, FLOAT_EPOCHS, progress)
-    t0 -= cached  # train_seconds is the from-scratch time: a cached pre-training counts as it ran
-    return Start(data, to_qnet(m, data, act_bits), acc, t0, m)
 
 
 @torch.no_grad()
@@ -204,6 +197,8 @@ class MethodResult:
     test_x: np.ndarray  # int64 input integers of the test split
     test_y: np.ndarray
     extra: dict[str, Any] = field(default_factory=dict)
+    input_format: FixedFormat | None = None  # the network input's format (how reals become integers)
+    clipped_inputs: int = 0  # data values that format saturates (train, validation and test)
 
     @property
     def network(self) -> Any:
@@ -241,7 +236,7 @@ def finish(qnet: QuantNet, model_name: str, method: str, data: Data, float_acc: 
     n = sum(ly.weight.numel() for ly in qnet.weight_layers())
     meta = {"model": model_name, "method": method, "dataset": data.name, "float_accuracy": float_acc,
             **dict(extra or {})}
-    net = export_net(qnet, model_name.replace("-", "_"), meta)
+    net = export_net(qnet, model_name, meta)  # export makes the name an identifier
     acc = float(np.mean(golden.predict(net, data.test_int) == data.test_labels))
     ref, gold = reference_trace(qnet, data.test_int), golden.trace(net, data.test_int)
     bad = sum(int(np.count_nonzero(r != t.out)) if r.shape == t.out.shape else r.size
@@ -251,10 +246,12 @@ def finish(qnet: QuantNet, model_name: str, method: str, data: Data, float_acc: 
                         sparsity=1.0 - st.nnz / n, memory_bits=st.memory_bits,
                         ratio_vs_float32=32 * n / st.memory_bits, ratio_vs_int8=8 * n / st.memory_bits,
                         train_seconds=seconds, reference_mismatches=bad, test_x=data.test_int,
-                        test_y=data.test_labels, extra=dict(extra or {}))
+                        test_y=data.test_labels, extra=dict(extra or {}), input_format=data.input_format,
+                        clipped_inputs=data.clipped)
 
 
-# --- parameters and the run skeleton shared by the methods -------------------------------------
+
+# --- parameters shared by the methods -------------------------------------
 
 #: Range check per parameter name, applied to every params field of that name.
 _RULES: dict[str, Callable[[str, Any], None]] = {
@@ -295,18 +292,3 @@ class MethodParams:
             raise ConfigError(f"[method] unknown key {unknown[0]!r} for method {cls.METHOD!r}; "
                               f"known: {', '.join(known)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-
-
-def run_with(model: str, params: Any, seed: int, progress: ProgressCallback | None,
-             body: Callable[[QuantNet, Batches, torch.Generator, nn.Module], None],
-             extra: Mapping[str, Any] | None = None) -> MethodResult:
-    """A method end to end: float pre-training (cached), trace, ``body(qnet, batches, generator,
-    float_model)`` under a seeded deterministic context, then :func:`finish`. ``params`` needs
-    ``act_bits`` and ``batch_size``; ``extra`` (with the seed) goes into the IR metadata."""
-    from compress.train import deterministic
-
-    s = start(model, seed, params.act_bits, progress)
-    with deterministic(seed):
-        body(s.qnet, s.data.batches(params.batch_size), torch.Generator().manual_seed(seed), s.teacher)
-    meta = {"seed": seed, **(extra or {})}
-    return finish(s.qnet, model, params.METHOD, s.data, s.float_accuracy, s.t0, meta)

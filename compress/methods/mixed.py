@@ -56,6 +56,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from compress.config import MAX_COMPRESS_WEIGHT_BITS, ProgressCallback, ProgressEvent, _float, _int
+from compress.methods.common import Data
 from compress.qnet import QuantNet
 from compress.quant import fake_quant_weight
 from compress.train import Batches, deterministic, train_epochs
@@ -63,7 +64,7 @@ from zerogate.errors import ConfigError
 from zerogate.fixedpoint import MAX_BITS, MIN_WEIGHT_BITS
 from zerogate.metrics import SHIFT_FIELD_BITS, WIDTH_FIELD_BITS
 
-__all__ = ["LATENCY_TABLE", "MixedParams", "ChannelChoice", "compress_mixed", "search_costs"]
+__all__ = ["LATENCY_TABLE", "ChannelChoice", "MixedParams", "apply_mixed", "compress_mixed", "search_costs"]
 
 #: MACs per lane per cycle of the folded engine, by weight width (0 = pruned: no work).
 LATENCY_TABLE: dict[int, float] = {b: 1.0 for b in range(MIN_WEIGHT_BITS, MAX_COMPRESS_WEIGHT_BITS + 1)}
@@ -337,58 +338,9 @@ def compress_mixed(net: QuantNet, x_train: torch.Tensor, y_train: torch.Tensor, 
     }
 
 
-@dataclass(frozen=True, eq=False)
-class MixedResult:
-    """The IR of one method-2 run and what was measured making it (accuracies are fractions)."""
-
-    net: Any  # zerogate.ir.Network
-    float_accuracy: float
-    accuracy: float  # golden model on the IR, test split
-    torch_matches_golden: bool  # every layer, every test sample, every integer
-    train_seconds: float
-    test_x: Any  # int64 input integers of the test split
-    test_y: Any
-
-    def summary(self) -> str:
-        m = self.net.metadata
-        return (f"{m['model']} / {m['method']}: float {self.float_accuracy:.2%} -> IR {self.accuracy:.2%}, "
-                f"torch == golden: {self.torch_matches_golden}, {self.train_seconds:.1f} s")
-
-
-#: Float pre-training of the bundled models before any method (AdamW, cosine decay).
-FLOAT_EPOCHS, FLOAT_LR = 40, 1e-2
-
-
-def run_mixed(model: str, params: MixedParams, seed: int = 0,
-              progress: ProgressCallback | None = None) -> MixedResult:
-    """Method 2 on a bundled model, end to end: float training, trace, search, fine-tune, export,
-    and the two checks (golden accuracy; PyTorch reference == golden on every integer)."""
-    import numpy as np
-
-    from compress.export import export_net
-    from compress.models import MODELS
-    from compress.reference import reference_trace
-    from compress.trace import from_module
-    from compress.train import accuracy
-    from zerogate import golden
-
-    t0 = time.perf_counter()
-    spec = MODELS[model]
-    ds = spec.load(0)
-    x, y = torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)
-    with deterministic(seed):
-        float_model = spec.build()
-        train_epochs(float_model, Batches(x, y, params.batch_size), FLOAT_EPOCHS, FLOAT_LR,
-                     generator=torch.Generator().manual_seed(seed), phase="float", progress=progress)
-    float_acc = accuracy(float_model, torch.from_numpy(ds.x_test), torch.from_numpy(ds.y_test))
-    qnet = from_module(float_model, x[:256], input_format=ds.input_format, act_bits=params.act_bits)
-    info = compress_mixed(qnet, x, y, params, seed, progress)
-    seconds = time.perf_counter() - t0
-    meta = {"model": model, "method": "mixed", "seed": seed, "dataset": ds.name,
-            "float_accuracy": float_acc, "channel_bits": info["channel_bits"], "lambda": params.lam,
-            "cost": params.cost, "precisions": list(params.precisions)}
-    net = export_net(qnet, model.replace("-", "_"), meta)
-    acc = float(np.mean(golden.predict(net, ds.test_int) == ds.y_test))
-    ref, gold = reference_trace(qnet, ds.test_int), golden.trace(net, ds.test_int)
-    same = all(np.array_equal(r, t.out) for r, t in zip(ref, gold, strict=True))
-    return MixedResult(net, float_acc, acc, same, seconds, ds.test_int, ds.y_test)
+def apply_mixed(qnet: QuantNet, data: Data, params: MixedParams, seed: int, teacher: nn.Module,
+                progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Method 2 on ``qnet`` (float, traced) in place, seeded; returns what the IR metadata records."""
+    info = compress_mixed(qnet, data.x_train, data.y_train, params, seed, progress)
+    return {"channel_bits": info["channel_bits"], "lambda": params.lam, "cost": params.cost,
+            "precisions": list(params.precisions)}

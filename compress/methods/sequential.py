@@ -20,18 +20,18 @@ method 1 with ``importance = "magnitude"`` (and no distillation), a check that t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from compress.config import ProgressCallback
-from compress.methods.common import MethodParams, MethodResult, prune_finetune, qat, run_with
+from compress.methods.common import Data, MethodParams, prune_finetune, qat
 from compress.prune import cubic_schedule
 from compress.qnet import QuantNet
-from compress.train import Batches
+from compress.train import Batches, deterministic
 
-__all__ = ["SequentialParams", "compress_sequential", "run_sequential"]
+__all__ = ["SequentialParams", "apply_sequential", "compress_sequential"]
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,11 @@ def compress_sequential(qnet: QuantNet, data: Batches, params: SequentialParams,
         progress=progress)
 
 
-def run_sequential(model: str, params: SequentialParams, seed: int = 0,
-                   progress: ProgressCallback | None = None) -> MethodResult:
-    """The baseline on a bundled model, end to end (float pre-training, prune, QAT, export, checks)."""
-    def body(q: QuantNet, data: Batches, gen: torch.Generator, _teacher: nn.Module) -> None:
-        compress_sequential(q, data, params, gen, progress)
-
-    return run_with(model, params, seed, progress, body,
-                    {"sparsity_target": params.sparsity, "weight_bits": params.weight_bits,
-                     "act_bits": params.act_bits})
+def apply_sequential(qnet: QuantNet, data: Data, params: SequentialParams, seed: int, teacher: nn.Module,
+                     progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """The baseline on ``qnet`` (float, traced) in place, seeded; returns what the IR metadata records."""
+    with deterministic(seed):
+        gen = torch.Generator().manual_seed(seed)
+        compress_sequential(qnet, data.batches(params.batch_size), params, gen, progress)
+    return {"sparsity_target": params.sparsity, "weight_bits": params.weight_bits,
+            "act_bits": params.act_bits}

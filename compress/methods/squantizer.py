@@ -36,19 +36,19 @@ the single pass does not match pruning with rewound fine-tuning on this small mo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from compress.config import ProgressCallback
-from compress.methods.common import MethodParams, MethodResult, global_masks, run_with
+from compress.methods.common import Data, MethodParams, global_masks
 from compress.prune import cubic_schedule
 from compress.qnet import QuantNet
-from compress.train import Batches, train_epochs
+from compress.train import Batches, deterministic, train_epochs
 from zerogate.errors import ConfigError
 
-__all__ = ["SQuantizerParams", "run_squantizer", "squantize"]
+__all__ = ["SQuantizerParams", "apply_squantizer", "squantize"]
 
 
 @dataclass(frozen=True)
@@ -107,12 +107,11 @@ def squantize(qnet: QuantNet, data: Batches, params: SQuantizerParams, generator
     qnet.set_quant(False)
 
 
-def run_squantizer(model: str, params: SQuantizerParams, seed: int = 0,
-                   progress: ProgressCallback | None = None) -> MethodResult:
-    """Method 3 on a bundled model, end to end (float pre-training, the pass, export, checks)."""
-    def body(q: QuantNet, data: Batches, gen: torch.Generator, _teacher: nn.Module) -> None:
-        squantize(q, data, params, gen, progress)
-
-    return run_with(model, params, seed, progress, body,
-                    {"sparsity_target": params.sparsity, "weight_bits": params.weight_bits,
-                     "act_bits": params.act_bits})
+def apply_squantizer(qnet: QuantNet, data: Data, params: SQuantizerParams, seed: int, teacher: nn.Module,
+                     progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Method 3 on ``qnet`` (float, traced) in place, seeded; returns what the IR metadata records."""
+    with deterministic(seed):
+        squantize(qnet, data.batches(params.batch_size), params, torch.Generator().manual_seed(seed),
+                  progress)
+    return {"sparsity_target": params.sparsity, "weight_bits": params.weight_bits,
+            "act_bits": params.act_bits}

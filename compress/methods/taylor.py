@@ -38,19 +38,19 @@ Taylor score helps only at the extreme sparsities it was designed for. Reproduce
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 
 from compress.config import ProgressCallback
-from compress.methods.common import MethodParams, MethodResult, prune_finetune, qat, run_with
+from compress.methods.common import Data, MethodParams, prune_finetune, qat
 from compress.prune import cubic_schedule
 from compress.qnet import QuantNet
-from compress.train import Batches, Distill
+from compress.train import Batches, Distill, deterministic
 from zerogate.errors import ConfigError
 
-__all__ = ["TaylorParams", "compress_taylor", "run_taylor", "taylor_scores"]
+__all__ = ["TaylorParams", "apply_taylor", "compress_taylor", "taylor_scores"]
 
 Importance = Literal["taylor", "magnitude"]
 
@@ -119,12 +119,11 @@ def compress_taylor(qnet: QuantNet, data: Batches, params: TaylorParams, generat
         progress=progress, distill=kd)
 
 
-def run_taylor(model: str, params: TaylorParams, seed: int = 0,
-               progress: ProgressCallback | None = None) -> MethodResult:
-    """Method 1 on a bundled model, end to end (float pre-training, prune, QAT, export, checks)."""
-    def body(q: QuantNet, data: Batches, gen: torch.Generator, teacher: nn.Module) -> None:
-        compress_taylor(q, data, params, gen, teacher, progress)
-
-    return run_with(model, params, seed, progress, body,
-                    {"sparsity_target": params.sparsity, "importance": params.importance,
-                     "weight_bits": params.weight_bits, "act_bits": params.act_bits})
+def apply_taylor(qnet: QuantNet, data: Data, params: TaylorParams, seed: int, teacher: nn.Module,
+                 progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Method 1 on ``qnet`` (float, traced) in place, seeded; returns what the IR metadata records."""
+    with deterministic(seed):
+        compress_taylor(qnet, data.batches(params.batch_size), params, torch.Generator().manual_seed(seed),
+                        teacher, progress)
+    return {"sparsity_target": params.sparsity, "importance": params.importance,
+            "weight_bits": params.weight_bits, "act_bits": params.act_bits}

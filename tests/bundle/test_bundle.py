@@ -161,13 +161,12 @@ def test_a_design_that_does_not_fit_leaves_a_note(tmp_path: Path, monkeypatch: p
 @pytest.mark.slow
 def test_build_writes_the_bundle_with_the_report(tmp_path: Path) -> None:
     """``zerogate build`` (here without synthesis) leaves a bundle holding the build's report."""
-    from compress.config import DigitsMLPConfig
-    from compress.pipeline import compress_digits_mlp
+    from compress.methods import run_method
     from zerogate import ir
     from zerogate.build import BuildOptions, build
 
-    few_epochs = DigitsMLPConfig(float_epochs=4, prune_steps=2, prune_epochs=2, qat_epochs=2)
-    ir.save(compress_digits_mlp(few_epochs).net, tmp_path / "ir")
+    few_epochs = {"prune_steps": 2, "finetune_epochs": 2, "qat_epochs": 2}
+    ir.save(run_method("taylor", "digits-mlp", few_epochs).net, tmp_path / "ir")
     data = build(BuildOptions(out=tmp_path / "digits", ir_path=tmp_path / "ir", synth=False))
     b = tmp_path / "digits" / "bundle"
     assert data["bundle"] == {"path": "bundle", "bitstreams": {}}

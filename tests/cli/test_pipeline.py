@@ -29,6 +29,8 @@ def test_build_without_synth_matches_on_whole_test_split(tmp_path: Path) -> None
     assert good == total > 0
     assert rep["memory"]["sparsity"] >= 0.80 and rep["memory"]["max_weight_bits"] <= 8
     assert rep["compress"]["float_accuracy"] - rep["golden"]["accuracy"] <= 0.02
+    assert rep["compress"]["method"] == "taylor" and rep["compress"]["params"]["sparsity"] == 0.85
+    assert "| compressed by | taylor on digits-mlp (" in (tmp_path / "b" / "report.md").read_text()
     assert rep["sim"]["cycles_per_inference"] == rep["rtl"]["ii_cycles"]
     assert (tmp_path / "b" / "report.md").read_text().count(f"{n} of {n} vectors") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]  # no work folders left behind

@@ -1,10 +1,6 @@
+from types import SimpleNamespace
+
 import pytest
-
-from compress.config import DigitsMLPConfig
-
-#: A few epochs per phase: enough to exercise every code path (and the bit-exactness, which
-#: does not depend on how well the model is trained) in about a second.
-SMALL = DigitsMLPConfig(float_epochs=4, prune_steps=2, prune_epochs=2, qat_epochs=2)
 
 
 @pytest.fixture(autouse=True)
@@ -18,12 +14,17 @@ def _seeded_torch() -> None:
 
 
 @pytest.fixture(scope="session")
-def small_cfg() -> DigitsMLPConfig:
-    return SMALL
+def small_result() -> SimpleNamespace:
+    """The digits MLP after a few epochs of method 1 (enough to exercise every code path, and the
+    bit-exactness, which does not depend on how well it is trained): the trained QuantNet
+    (``model``), its IR (``net``), the test split and the measured result."""
+    from compress.methods.common import finish, float_model, load_data, to_qnet
+    from compress.methods.taylor import TaylorParams, apply_taylor
 
-
-@pytest.fixture(scope="session")
-def small_result():
-    from compress.pipeline import compress_digits_mlp
-
-    return compress_digits_mlp(SMALL)
+    data = load_data("digits-mlp")
+    m, acc, _ = float_model("digits-mlp", data, 0, epochs=4)
+    params = TaylorParams(sparsity=0.85, prune_steps=2, finetune_epochs=2, qat_epochs=2, weight_bits=6)
+    q = to_qnet(m, data, params.act_bits)
+    meta = {"seed": 0, **apply_taylor(q, data, params, 0, m)}
+    res = finish(q, "digits-mlp", "taylor", data, acc, 0.0, meta)
+    return SimpleNamespace(net=res.net, model=q, test_x=res.test_x, test_y=res.test_y, result=res)

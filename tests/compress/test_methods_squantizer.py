@@ -36,7 +36,7 @@ def test_conv1d_valid_bit_exact_at_target() -> None:
 def test_one_shared_sigma_per_step() -> None:
     """The kept weights of every layer are exactly those above mean + σ·std of that layer's |W|."""
     data = load_data("digits-mlp")
-    m, _ = float_model("digits-mlp", data, 0)
+    m, _, _ = float_model("digits-mlp", data, 0)
     q = to_qnet(m, data, 8)
     params = SQuantizerParams(sparsity=0.7, epochs=2, ramp_epochs=1)
     squantize(q, data.batches(64), params, torch.Generator().manual_seed(0))

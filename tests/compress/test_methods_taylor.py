@@ -43,7 +43,7 @@ def test_magnitude_switch_ranks_differently() -> None:
     data = load_data("digits-mlp")
     from compress.methods.common import float_model
 
-    m, _ = float_model("digits-mlp", data, 0)
+    m, _, _ = float_model("digits-mlp", data, 0)
     q = to_qnet(m, data, 8)
     scores = taylor_scores(q, Batches(data.x_train, data.y_train, 64), 4, torch.Generator().manual_seed(0))
     w = [ly.weight.detach().abs() for ly in q.weight_layers()]

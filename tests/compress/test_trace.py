@@ -154,13 +154,20 @@ def _seq(*mods: nn.Module) -> nn.Module:
 
 UNSUPPORTED = {
     "gelu-module": (lambda: _seq(_seq(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4), nn.GELU())), (2, 4),
-                    "unsupported op 'GELU' at '0.3': supported are " + SUPPORTED),
+                    "unsupported op 'GELU' at '0.3': use ReLU"),
+    "softmax-last": (lambda: _seq(nn.Linear(4, 3), nn.Softmax(dim=1)), (2, 4),
+                     "op 'Softmax' at '1': drop the final Softmax: the argmax is unchanged"),
+    "unknown-module": (lambda: _seq(nn.Linear(4, 4), nn.Hardshrink()), (2, 4),
+                       "op 'Hardshrink' at '1': supported are " + SUPPORTED),
+    "layernorm": (lambda: _seq(nn.Linear(4, 4), nn.LayerNorm(4)), (2, 4), "use BatchNorm right after"),
+    "unbatched": (lambda: _seq(nn.Linear(4, 2)), (4,), "needs a batch [n, *sample_shape]"),
     "sigmoid-module": (lambda: _seq(nn.Linear(4, 4), nn.Sigmoid()), (2, 4), "op 'Sigmoid' at '1'"),
     "tanh-function": (lambda: _Fn(lambda x: torch.tanh(x)), (2, 1), "op 'tanh' at the top-level forward"),
-    "residual-add": (Residual, (2, 4), "op 'add' at the top-level forward"),
+    "residual-add": (Residual, (2, 4), "op 'add' at the top-level forward: write forward as one chain"),
     "branches": (Branchy, (2, 4), "not a single chain"),
     "data-dependent": (DataDependent, (2, 4), "cannot trace DataDependent"),
-    "groups": (lambda: _seq(nn.Conv1d(2, 2, 3, groups=2)), (2, 2, 8), "Conv1d at '0': groups=2"),
+    "groups": (lambda: _seq(nn.Conv1d(2, 2, 3, groups=2)), (2, 2, 8), "Conv1d at '0': groups=2; only dense "
+               "convolutions are supported: use groups=1"),
     "dilation": (lambda: _seq(nn.Conv2d(1, 2, 3, dilation=2)), (2, 1, 8, 8), "dilation=(2, 2)"),
     "padding-mode": (lambda: _seq(nn.Conv1d(1, 2, 3, padding=1, padding_mode="reflect")), (2, 1, 8),
                      "padding_mode='reflect'"),

@@ -121,3 +121,18 @@ def test_fmax_says_when_the_fallback_placer_placed_the_design(placer: str, said:
     assert cell.startswith("51.90 MHz (constraint 100.0 MHz, NOT met")
     assert ("placed by nextpnr's static placer: its default, HeAP, found no legal placement" in cell) == said
 
+
+
+@pytest.mark.parametrize(("compress", "golden", "method", "accuracy"), [
+    ({"method": "taylor", "model": "digits-mlp", "params": {"sparsity": 0.85, "weight_bits": 6}},
+     {"accuracy": 0.9578}, "taylor on digits-mlp (sparsity 0.85, weight_bits 6)", "95.78 %"),
+    ({"source": "ir", "vectors": "207 seeded random and worst-case vectors (seed 0); no labels"},
+     {"accuracy": None}, "not recorded (IR ir)",
+     "not measured: the vectors are 207 seeded random and worst-case vectors (seed 0); no labels"),
+])
+def test_report_names_the_method_and_never_an_accuracy_without_labels(
+        compress: dict, golden: dict, method: str, accuracy: str) -> None:
+    from zerogate.report import _accuracy, _method
+
+    assert _method(compress) == method
+    assert _accuracy(golden, compress) == accuracy

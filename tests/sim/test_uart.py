@@ -329,13 +329,11 @@ def test_digits_vectors_over_uart_match_golden(tmp_path: Path) -> None:
     """32 digits test vectors through the UART top level: same predictions as the golden model. (The
     whole split runs through the accelerator in tests/cli/test_pipeline.py; here each vector costs
     some 650 UART bit-times of simulation.)"""
-    from compress.config import DigitsMLPConfig
     from compress.data import digits_test_vectors
-    from compress.pipeline import compress_digits_mlp
+    from compress.methods import run_method
 
     # a few epochs: the predictions must match golden whatever the accuracy
-    cfg = DigitsMLPConfig(float_epochs=4, prune_steps=2, prune_epochs=2, qat_epochs=2)
-    net = compress_digits_mlp(cfg).net
+    net = run_method("taylor", "digits-mlp", {"prune_steps": 2, "finetune_epochs": 2, "qat_epochs": 2}).net
     x = digits_test_vectors()[0][:32]
     design = generate(net, tmp_path / "rtl")
     with uart_simulation(design, tmp_path / "sim", div=4) as sim, \
