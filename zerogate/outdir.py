@@ -182,12 +182,36 @@ def _check_owner(dest: Path, shown: str, force: bool) -> None:
 
 @contextlib.contextmanager
 def _signals_blocked() -> Iterator[None]:
-    """Ctrl-C and termination wait until the bookkeeping inside is done (then they are delivered)."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    """Ctrl-C and termination wait until the bookkeeping inside is done, then take effect.
+
+    The signals are recorded by a Python handler and replayed at the end. A thread signal mask
+    would not do: the kernel may hand a process-wide signal to another thread (torch's, a progress
+    bar's), and Python then still raises in the main thread, in the middle of the bookkeeping.
+    Python runs every handler in the main thread, so recording there defers the signal reliably.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    saved = {}
+    for s in _STOP_SIGNALS:
+        h = signal.getsignal(s)
+        if h is None or h is signal.SIG_IGN:
+            continue
+        saved[s] = h
+        signal.signal(s, lambda signum, frame: pending.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for s, h in saved.items():
+            signal.signal(s, h)
+        if pending:
+            signum = pending[0]
+            handler = saved[signum]
+            if callable(handler):
+                handler(signum, None)
+            else:  # the default action, now that it is back in place
+                os.kill(os.getpid(), signum)
 
 
 @contextlib.contextmanager
