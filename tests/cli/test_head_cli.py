@@ -29,7 +29,7 @@ def test_generate_with_argmax_head(tmp_path: Path, small_net: Network) -> None:
     assert [ly["name"] for ly in d["layers"]] == ["fc0", "fc1", "argmax"]
     head = d["layers"][-1]
     assert (head["out_features"], head["out_bits"], head["out_signed"]) == (1, 2, False)  # 3 classes
-    proto = UartProtocol.from_design(d)
+    proto = UartProtocol.from_design(d, folder=tmp_path / "rtl")
     assert (proto.out_features, proto.out_bits, proto.out_signed, proto.reply_bytes) == (1, 2, False, 1)
     ctx = rtl_context(load_design(tmp_path / "rtl"))
     assert (ctx["out_features"], ctx["out_bits"], ctx["out_lanes"], ctx["beats_out"]) == (1, 2, 1, 1)
