@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from compress.activation import StageAct
 from compress.qnet import PoolStage, QuantNet, WeightStage
 from compress.quant import QuantConv1d, QuantConv2d, QuantLinear, QuantWeightLayer
 from zerogate.errors import UnsupportedError
-from zerogate.fixedpoint import MIN_WEIGHT_BITS, Activation, FixedFormat, Overflow, Rounding, signed_bits_for
+from zerogate.fixedpoint import MIN_WEIGHT_BITS, FixedFormat, Overflow, Rounding, signed_bits_for
 from zerogate.ir import MAX_BIAS_BITS, Layer, LayerKind, Network, Node, Pool, to_identifier
 
 __all__ = ["export_layer", "export_net"]
@@ -53,7 +54,7 @@ def _conv_geometry(layer: QuantWeightLayer, name: str) -> tuple[tuple[int, ...],
 
 @torch.no_grad()
 def export_layer(
-    lin: QuantWeightLayer, name: str, inp: FixedFormat, out: FixedFormat, relu: bool, *,
+    lin: QuantWeightLayer, name: str, inp: FixedFormat, out: FixedFormat, activation: StageAct | bool, *,
     in_shape: tuple[int, ...] = (), rows: np.ndarray | None = None, cols: np.ndarray | None = None,
     extra_bias: np.ndarray | None = None,
 ) -> Layer:
@@ -62,7 +63,10 @@ def export_layer(
     ``rows`` are the output channels to keep; ``cols`` the input channels (convolution) or
     input features (dense) the IR layer reads; ``in_shape`` is a convolution's (kept) input shape;
     ``extra_bias`` (per output channel, accumulator scale) is what removed constant inputs added.
+    ``activation`` is the stage's (a bool: ReLU or none).
     """
+    if isinstance(activation, bool):
+        activation = StageAct("relu") if activation else StageAct()
     if lin.in_frac != inp.frac:
         raise UnsupportedError(
             f"{name}: layer calibrated for input frac {lin.in_frac}, but its input format is {inp}; "
@@ -106,7 +110,7 @@ def export_layer(
         name=name, kind=kind, in_features=int(w_int.shape[1]), out_features=len(rows),
         weight=w_int, bias=bias, weight_bits=bits, weight_frac=g, shift=shift, input=inp, output=out,
         bias_bits=bias_bits, rounding=Rounding.HALF_UP, overflow=Overflow.SATURATE,
-        activation=Activation.RELU if relu else Activation.NONE, **geometry,
+        activation=activation.to_ir(out, name), **geometry,
     )
 
 
@@ -164,7 +168,7 @@ def export_net(qnet: QuantNet, name: str, metadata: Mapping[str, Any] | None = N
                 cols_of = {int(c): np.array([c]) for c in dropped}
             w_full = _ints(st.layer.quant_weight()[0])
             extra = _dropped_constants(w_full, cols_of, prev_const)
-            node: Node = export_layer(st.layer, node_name, fmts[k], fmts[k + 1], st.relu,
+            node: Node = export_layer(st.layer, node_name, fmts[k], fmts[k + 1], st.activation,
                                       in_shape=in_shape, rows=keeps[k], cols=cols, extra_bias=extra)
             prev_const = consts[k]
         else:
@@ -179,5 +183,8 @@ def export_net(qnet: QuantNet, name: str, metadata: Mapping[str, Any] | None = N
         counts[_PREFIX[kind]] += 1
         nodes.append(node)
         prev_shape, prev_keep = shapes[k], keeps[k]
+    meta = dict(metadata or {})
+    if getattr(qnet, "dropped_head", ""):
+        meta["dropped_head"] = qnet.dropped_head
     return Network(name=to_identifier(name), input=fmts[0], in_features=math.prod(ref.in_shape),
-                   layers=tuple(nodes), metadata=dict(metadata or {}), in_shape=ref.in_shape)
+                   layers=tuple(nodes), metadata=meta, in_shape=ref.in_shape)

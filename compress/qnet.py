@@ -3,8 +3,9 @@
 Stages, in order:
 
 - :class:`WeightStage` — a :class:`~compress.quant.QuantWeightLayer` (dense or convolution),
-  an optional ReLU, and the :class:`~compress.quant.ActQuant` of its output format (unsigned
-  when the ReLU is there: the clamp at zero is the spec's ReLU). One IR :class:`~zerogate.ir.Layer`.
+  an optional activation (:class:`~compress.activation.StageAct`: ReLU, a clamp, LeakyReLU 2^-k)
+  and the :class:`~compress.quant.ActQuant` of its output format (unsigned when the activation
+  has no negative values: the clamp at zero is the spec's ReLU). One IR :class:`~zerogate.ir.Layer`.
 - :class:`PoolStage` — max or average pooling (no padding). One IR :class:`~zerogate.ir.Pool`;
   an average pool rounds half up onto its input grid, as the golden model's shift does.
 - ``nn.Flatten`` — no IR node: a dense layer reads its input flattened channel-major anyway.
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from compress.activation import StageAct
 from compress.quant import ActQuant, QuantLinear, QuantWeightLayer, round_half_up, ste
 from zerogate.errors import UnsupportedError
 from zerogate.fixedpoint import FixedFormat
@@ -29,13 +31,23 @@ __all__ = ["PoolStage", "QuantNet", "WeightStage"]
 
 
 class WeightStage(nn.Module):
-    """``layer -> (ReLU) -> act``; a dense layer flattens a multi-dimensional input first."""
+    """``layer -> (activation) -> act``; a dense layer flattens a multi-dimensional input first.
 
-    def __init__(self, layer: QuantWeightLayer, act: ActQuant, relu: bool) -> None:
+    ``activation`` is a :class:`StageAct`, or a bool for plain ReLU (True) or none (False).
+    """
+
+    def __init__(self, layer: QuantWeightLayer, act: ActQuant, activation: StageAct | bool = False) -> None:
         super().__init__()
-        if relu and act.signed:
-            raise ValueError("a ReLU stage needs an unsigned output format")
-        self.layer, self.act, self.relu = layer, act, relu
+        if isinstance(activation, bool):
+            activation = StageAct("relu") if activation else StageAct()
+        if act.signed and not activation.signed:
+            raise ValueError(f"a {activation} stage needs an unsigned output format")
+        self.layer, self.act, self.activation = layer, act, activation
+
+    @property
+    def relu(self) -> bool:
+        """Whether the activation is plain ReLU."""
+        return self.activation.kind == "relu"
 
     @property
     def is_dense(self) -> bool:
@@ -45,14 +57,13 @@ class WeightStage(nn.Module):
         """The layer output before requantization (after the ReLU)."""
         if self.is_dense and x.dim() > 2:
             x = x.flatten(1)
-        h = self.layer(x)
-        return torch.relu(h) if self.relu else h
+        return self.activation(self.layer(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.pre_act(x))
 
     def extra_repr(self) -> str:
-        return f"relu={self.relu}"
+        return f"activation={self.activation}"
 
 
 class PoolStage(nn.Module):
@@ -109,6 +120,8 @@ class QuantNet(nn.Module):
         self.input_quant = ActQuant(input_format.bits, input_format.frac, input_format.signed)
         self.in_shape = tuple(int(n) for n in in_shape)
         self.stages = nn.ModuleList(stages)
+        #: A note when tracing dropped the model's final softmax (export records it in the IR).
+        self.dropped_head = ""
         for k, st in enumerate(self.stages):
             if not isinstance(st, WeightStage | PoolStage | nn.Flatten):
                 raise TypeError(

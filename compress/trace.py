@@ -6,6 +6,11 @@ The traced graph must be one chain of supported ops:
 - BatchNorm1d/2d directly after one of those: folded into it (:mod:`compress.bn`);
 - ReLU (module, ``F.relu``, ``torch.relu``, ``x.relu()``): becomes the unsigned output format of
   the last weight layer; it may sit after max pooling or flattening (they commute with it);
+- clamps (Hardtanh, ReLU6, ``F.hardtanh``, ``F.relu6``, ``torch.clamp``/``clamp_min``/``clamp_max``
+  and their ``x.clamp(...)`` spellings) and LeakyReLU with ``negative_slope = 2**-k``: the last
+  weight layer's activation, placed like ReLU (:mod:`compress.activation`);
+- a final Softmax/LogSoftmax over the classes (module, ``F.softmax``, ``x.softmax``): dropped,
+  since argmax is unchanged; the QuantNet's ``dropped_head`` says so and export records it;
 - MaxPool1d/2d, AvgPool1d/2d (no padding; average windows a power of two), global
   AdaptiveMax/AvgPool to size 1;
 - Flatten, ``torch.flatten(x, 1)``, ``x.view(x.size(0), -1)``; Dropout and Identity (dropped).
@@ -28,6 +33,7 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
+from compress.activation import StageAct, leaky_shift
 from compress.bn import fold_bn
 from compress.qnet import PoolStage, QuantNet, WeightStage
 from compress.quant import ActQuant, QuantWeightLayer, quantized_copy
@@ -36,11 +42,15 @@ from zerogate.fixedpoint import FixedFormat, format_for
 
 __all__ = ["SUPPORTED", "from_module", "infer_input_format"]
 
-SUPPORTED = "Linear, Conv1d, Conv2d, BatchNorm, ReLU, MaxPool, AvgPool, Flatten, Dropout"
+SUPPORTED = ("Linear, Conv1d, Conv2d, BatchNorm, ReLU, Hardtanh/ReLU6/clamp, LeakyReLU(2^-k), MaxPool, "
+             "AvgPool, Flatten, Dropout, a final Softmax")
 
 _F = nn.functional
 _RELU_FUNCS: set[Any] = {_F.relu, torch.relu, torch.relu_, _F.relu_}
 _DROP_FUNCS: set[Any] = {_F.dropout, torch.dropout}
+_CLAMP_FUNCS: set[Any] = {torch.clamp, torch.clip, torch.clamp_min, torch.clamp_max, _F.hardtanh, _F.relu6}
+_CLAMP_METHODS = ("clamp", "clip", "clamp_min", "clamp_max", "clamp_", "clip_", "clamp_min_", "clamp_max_")
+_SOFTMAX_FUNCS: set[Any] = {_F.softmax, _F.log_softmax, torch.softmax, torch.log_softmax}
 _MAX_ARGS = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
 _AVG_ARGS = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
 _POOL_FUNCS: dict[Any, tuple[str, int, tuple[str, ...]]] = {
@@ -66,10 +76,12 @@ class _PathTracer(fx.Tracer):
 class _Op:
     """One step of the chain: what it is, where it came from, and its parameters."""
 
-    kind: str  # weight | bn | relu | pool | flatten
+    kind: str  # weight | bn | relu | act | head | pool | flatten
     path: str
     module: nn.Module | None = None
     pool: tuple[str, tuple[int, ...], tuple[int, ...]] | None = None  # (max|avg, kernel, stride)
+    act: StageAct | None = None  # kind "act"
+    head: str = ""  # kind "head": Softmax | LogSoftmax
 
 
 def _where(node: fx.Node) -> str:
@@ -139,6 +151,14 @@ def _module_op(m: nn.Module, node: fx.Node, shape: tuple[int, ...]) -> _Op | Non
         return _Op("bn", where, module=m)
     if isinstance(m, nn.ReLU):
         return _Op("relu", where)
+    if isinstance(m, nn.Hardtanh):  # ReLU6 is a Hardtanh(0, 6)
+        name = f"{type(m).__name__} at '{where}'"
+        return _Op("act", where, act=StageAct.clamp(m.min_val, m.max_val, name))
+    if isinstance(m, nn.LeakyReLU):
+        return _Op("act", where, act=StageAct("leaky", k=leaky_shift(m.negative_slope,
+                                                                      f"LeakyReLU at '{where}'")))
+    if isinstance(m, nn.Softmax | nn.LogSoftmax):
+        return _head(type(m).__name__, m.dim, shape, f"'{where}'")
     if isinstance(m, nn.MaxPool1d | nn.MaxPool2d | nn.AvgPool1d | nn.AvgPool2d):
         kind = "max" if isinstance(m, nn.MaxPool1d | nn.MaxPool2d) else "avg"
         nd = 1 if isinstance(m, nn.MaxPool1d | nn.AvgPool1d) else 2
@@ -161,6 +181,37 @@ def _module_op(m: nn.Module, node: fx.Node, shape: tuple[int, ...]) -> _Op | Non
     raise _unsupported(type(m).__name__, node)
 
 
+def _head(name: str, dim: Any, shape: tuple[int, ...], where: str) -> _Op:
+    """A softmax over the classes of a ``[n, classes]`` output (dropped later if it is the last op)."""
+    if len(shape) != 1 or dim not in (1, -1):
+        dims = ", ".join(map(str, shape))
+        raise UnsupportedError(f"{name} at {where}: dim={dim} over an input of shape (n, {dims}); only a "
+                               "softmax over the classes of a flat output (dim=1) is supported")
+    return _Op("head", where, head=name)
+
+
+def _arg(node: fx.Node, i: int, key: str, default: Any = None) -> Any:
+    return node.args[i] if len(node.args) > i else node.kwargs.get(key, default)
+
+
+def _clamp_op(name: str, node: fx.Node, where: str) -> _Op:
+    """``torch.clamp``/``clip``/``clamp_min``/``clamp_max``, ``F.hardtanh``, ``F.relu6`` (or the method)."""
+    what = f"{name} at {where}"
+    if name in ("hardtanh", "hardtanh_"):
+        lo, hi = _arg(node, 1, "min_val", -1.0), _arg(node, 2, "max_val", 1.0)
+    elif name == "relu6":
+        lo, hi = 0.0, 6.0
+    elif name.startswith("clamp_min"):
+        lo, hi = _arg(node, 1, "min"), None
+    elif name.startswith("clamp_max"):
+        lo, hi = None, _arg(node, 1, "max")
+    else:
+        lo, hi = _arg(node, 1, "min"), _arg(node, 2, "max")
+    if any(isinstance(v, fx.Node | torch.Tensor) for v in (lo, hi)):
+        raise UnsupportedError(f"{what}: tensor bounds are not supported; use number bounds")
+    return _Op("act", where, act=StageAct.clamp(lo, hi, what))
+
+
 def _bind(node: fx.Node, names: tuple[str, ...]) -> dict[str, Any]:
     params = dict(_POOL_DEFAULTS)
     params.update(zip(names, node.args[1:], strict=False))
@@ -180,6 +231,13 @@ def _function_op(node: fx.Node, shape: tuple[int, ...], shape_nodes: set[fx.Node
             return _Op("relu", where)
         if t in _DROP_FUNCS:
             return None
+        if t in _CLAMP_FUNCS:
+            return _clamp_op(t.__name__, node, where)
+        if t is _F.leaky_relu:
+            slope = _arg(node, 1, "negative_slope", 0.01)
+            return _Op("act", where, act=StageAct("leaky", k=leaky_shift(slope, f"leaky_relu at {where}")))
+        if t in _SOFTMAX_FUNCS:
+            return _head(t.__name__, _arg(node, 1, "dim"), shape, where)
         if t is torch.flatten:
             start = node.args[1] if len(node.args) > 1 else node.kwargs.get("start_dim", 0)
             end = node.args[2] if len(node.args) > 2 else node.kwargs.get("end_dim", -1)
@@ -195,6 +253,10 @@ def _function_op(node: fx.Node, shape: tuple[int, ...], shape_nodes: set[fx.Node
         return _Op("relu", where)
     if t == "contiguous":
         return None
+    if t in _CLAMP_METHODS:
+        return _clamp_op(t, node, where)
+    if t in ("softmax", "log_softmax"):
+        return _head(t, _arg(node, 1, "dim"), shape, where)
     if t == "flatten":
         start = node.args[1] if len(node.args) > 1 else node.kwargs.get("start_dim", 0)
         if start != 1 or (len(node.args) > 2 and node.args[2] != -1):
@@ -298,42 +360,57 @@ def _check_conv(m: nn.Module, where: str) -> None:
 
 
 def _build_stages(ops: list[_Op], weight_bits: int) -> list[tuple[QuantWeightLayer | PoolStage | nn.Flatten,
-                                                                   bool]]:
-    """Stages as (layer/pool/flatten, relu) pairs, BatchNorm folded and ReLU attached to its layer."""
+                                                                   StageAct]]:
+    """Stages as (layer/pool/flatten, activation) pairs, BatchNorm folded and each activation
+    attached to its layer."""
     stages: list[list[Any]] = []
     for k, op in enumerate(ops):
         if op.kind == "weight":
             assert op.module is not None
             m = copy.deepcopy(op.module).to(torch.float64)
             _check_conv(m, op.path)
-            stages.append([m, False])
+            stages.append([m, StageAct()])
         elif op.kind == "bn":
             prev = ops[k - 1] if k else None
             if prev is None or prev.kind != "weight":
                 raise UnsupportedError(f"BatchNorm at '{op.path}' does not directly follow a Linear or Conv, "
                                        "so it cannot be folded into one; move it before the activation")
             fold_bn(stages[-1][0], op.module, op.path)  # type: ignore[arg-type]
-        elif op.kind == "relu":
+        elif op.kind in ("relu", "act"):
+            act = op.act if op.act is not None else StageAct("relu")
             j = len(stages) - 1
             while j >= 0 and (isinstance(stages[j][0], nn.Flatten) or
                               (isinstance(stages[j][0], PoolStage) and stages[j][0].kind == "max")):
                 j -= 1  # ReLU commutes with max pooling and flattening
             if j < 0 or isinstance(stages[j][0], PoolStage):
                 what = "the network input" if j < 0 else "average pooling"
-                raise UnsupportedError(f"ReLU at {op.path} follows {what}, so it cannot become a layer's "
+                name = "ReLU" if op.kind == "relu" else str(act)
+                raise UnsupportedError(f"{name} at {op.path} follows {what}, so it cannot become a layer's "
                                        "output format; apply it before the pooling")
-            stages[j][1] = True
+            stages[j][1] = stages[j][1].then(act, f"{act} at {op.path}")
         elif op.kind == "pool":
             assert op.pool is not None
-            stages.append([PoolStage(*op.pool), False])
+            stages.append([PoolStage(*op.pool), StageAct()])
         else:
-            stages.append([nn.Flatten(), False])
+            stages.append([nn.Flatten(), StageAct()])
     out = []
-    for mod, relu in stages:
+    for mod, act in stages:
         if isinstance(mod, nn.Linear | nn.Conv1d | nn.Conv2d):
             mod = quantized_copy(mod, weight_bits)
-        out.append((mod, relu))
+        out.append((mod, act))
     return out
+
+
+def _split_head(ops: list[_Op]) -> tuple[list[_Op], _Op | None]:
+    """The chain without its final softmax, and that softmax; a softmax anywhere else is refused."""
+    for k, op in enumerate(ops):
+        if op.kind == "head" and k != len(ops) - 1:
+            raise UnsupportedError(f"{op.head} at {op.path} is not the model's last op; a softmax is only "
+                                   "supported as the output head (it is dropped: argmax is unchanged), so "
+                                   "move it to the end or remove it")
+    if ops and ops[-1].kind == "head":
+        return ops[:-1], ops[-1]
+    return ops, None
 
 
 def from_module(
@@ -357,30 +434,34 @@ def from_module(
     if example_input.dim() < 2:
         raise UnsupportedError(f"example_input has shape {tuple(example_input.shape)}: from_module needs a "
                                "batch [n, *sample_shape]; pass x.unsqueeze(0) for one sample")
-    ops = _chain(copy.deepcopy(model).eval(), example_input)
+    ops, head = _split_head(_chain(copy.deepcopy(model).eval(), example_input))
     built = _build_stages(ops, weight_bits)
     weight_idx = [i for i, (m, _) in enumerate(built) if isinstance(m, QuantWeightLayer)]
     if not weight_idx:
         raise UnsupportedError(f"{type(model).__name__} has no Linear or Conv layer; nothing to build")
     stages: list[nn.Module] = []
-    for i, (m, relu) in enumerate(built):
+    for i, (m, act) in enumerate(built):
         if isinstance(m, QuantWeightLayer):
             bits = output_bits if i == weight_idx[-1] else act_bits
-            stages.append(WeightStage(m, ActQuant(bits, 0, signed=not relu), relu))
+            stages.append(WeightStage(m, ActQuant(bits, 0, signed=act.signed), act))
         else:
             stages.append(m)
     fmt = input_format or infer_input_format(example_input)
     qnet = QuantNet(fmt, tuple(example_input.shape[1:]), stages)
-    _check_equal(model, qnet, example_input, check)
+    if head is not None:
+        qnet.dropped_head = f"{head.head} at {head.path} dropped: argmax is unchanged"
+    _check_equal(model, qnet, example_input, check, head)
     return qnet.to(next(model.parameters()).dtype)
 
 
 @torch.no_grad()
 def _check_equal(model: nn.Module, qnet: QuantNet, x: torch.Tensor,
-                 check: Callable[[torch.Tensor, torch.Tensor], bool] | None) -> None:
+                 check: Callable[[torch.Tensor, torch.Tensor], bool] | None, head: _Op | None = None) -> None:
     ref = copy.deepcopy(model).to(torch.float64).eval()
     want = ref(x.to(torch.float64)).flatten(1)
     got = qnet.to(torch.float64).eval()(x.to(torch.float64))
+    if head is not None:  # the model's output includes the dropped softmax
+        got = (torch.log_softmax if "log" in head.head.lower() else torch.softmax)(got, 1)
     ok = check(got, want) if check is not None else (
         got.shape == want.shape and torch.allclose(got, want, rtol=1e-9, atol=1e-9 * float(want.abs().max())))
     if not ok:

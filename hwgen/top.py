@@ -35,6 +35,7 @@ from amaranth.lib.wiring import In, Out
 from hwgen import mapbuf
 from hwgen.balance import balanced_styles
 from hwgen.common import fmt_shape, hear_ready_next
+from hwgen.head import ArgmaxHead, check_head
 from hwgen.layers import LayerStyle, build_layer, check_buildable, is_spatial, parse_style
 from hwgen.serdes import Deserializer, Serializer, beats
 from hwgen.skid import SkidBuffer
@@ -104,19 +105,23 @@ class Accelerator(wiring.Component):
     def __init__(self, net: Network, in_lanes: int = 8, out_lanes: int = 2, *,
                  style: LayerStyle | str = "unrolled", lanes: int = 1,
                  layer_styles: Mapping[int, LayerStyle | str] | None = None, balance: bool = True,
-                 **opts: Any) -> None:
+                 head: str = "none", **opts: Any) -> None:
         # refuse unsupported layers before any hardware (or Verilog) exists
         try:
             self.styles = resolve_styles(len(net.layers), style, lanes, layer_styles)
             for k, (layer, st) in enumerate(zip(net.layers, self.styles, strict=True)):
                 check_buildable(layer, k, st)
+            check_head(head, net.out_features)
         except UserError:
             self._MustUse__silence = True  # never built, so do not warn that it was never used
             raise
         self.net = net
         self.in_lanes, self.out_lanes = in_lanes, out_lanes
         self.in_shape = fmt_shape(net.input)
-        self.out_shape = fmt_shape(net.output)
+        # the argmax head (hwgen.head) sits in front of the serializer and shrinks the output to an index
+        self.head = ArgmaxHead(fmt_shape(net.output), net.out_features) if head == "argmax" else None
+        self.out_shape = self.head.idx_shape if self.head is not None else fmt_shape(net.output)
+        self.n_out = 1 if self.head is not None else net.out_features
         self._opts = opts
         # a spatial first layer reads its map position by position out of RAM (hwgen.mapbuf)
         first = net.layers[0]
@@ -131,19 +136,22 @@ class Accelerator(wiring.Component):
         self.deser: wiring.Component = (
             mapbuf.MapBuffer(self.in_shape, map_g.channels, map_g.positions, in_lanes) if map_g
             else Deserializer(self.in_shape, net.in_features, in_lanes))
-        self.ser = Serializer(self.out_shape, net.out_features, out_lanes)
+        self.ser = Serializer(self.out_shape, self.n_out, out_lanes)
         self.beats_in = beats(net.in_features, in_lanes)
-        self.beats_out = beats(net.out_features, out_lanes)
+        self.beats_out = beats(self.n_out, out_lanes)
         self.iskid = SkidBuffer(data.ArrayLayout(self.in_shape, in_lanes))
         self._timing()
         if balance:
             self._balance()
-        consumers = [*self.layers, self.ser]
+        consumers = [*self.layers, self.head or self.ser]
         self.skids = [SkidBuffer(payload_shape(s)) if needs_skid(c) else None
                       for s, c in zip([self.deser, *self.layers], consumers, strict=True)]
-        nexts = [f"layer{k}" for k in range(1, len(self.layers))] + ["ser"]
+        nexts = [f"layer{k}" for k in range(1, len(self.layers))] + ["head" if self.head else "ser"]
         self.taps = [nxt if skid is None else f"skid{k}"
                      for k, (skid, nxt) in enumerate(zip(self.skids[1:], nexts, strict=True), start=1)]
+        if self.head is not None:
+            self.taps.append("o")  # the head's output is the top's (one element, one beat; the wires between
+            # it and the port leave no module behind in the Verilog)
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self.in_shape, in_lanes))),
             "o": Out(stream.Signature(data.ArrayLayout(self.out_shape, out_lanes))),
@@ -189,7 +197,8 @@ class Accelerator(wiring.Component):
             start = len(parts)
             parts += layer.timing_parts() if hasattr(layer, "timing_parts") else [engine_part(layer)]
             links.append((start, len(parts)))
-        parts += [*([Skid()] if needs_skid(self.ser) else []), Serialize(self.beats_out)]
+        # the argmax head is wires between the skid and the serializer: no part of its own
+        parts += [*([Skid()] if needs_skid(self.head or self.ser) else []), Serialize(self.beats_out)]
         run = run_chain(parts, TIMED_INFERENCES, self.beats_out)
         first = run.first_valid
         self.latency = first[-1] - run.fires[0][0]
@@ -207,7 +216,10 @@ class Accelerator(wiring.Component):
         wiring.connect(m, self.iskid.o, self.deser.i)
         prev = self.deser.o
         producers = [self.deser, *self.layers]
-        for k, (skid, nxt) in enumerate(zip(self.skids, [*self.layers, self.ser], strict=True)):
+        if self.head is not None:
+            m.submodules.head = self.head
+            wiring.connect(m, self.head.o, self.ser.i)
+        for k, (skid, nxt) in enumerate(zip(self.skids, [*self.layers, self.head or self.ser], strict=True)):
             # without a skid, nxt's own i.ready is a register whose next value is nxt.ready_next
             sink = nxt if skid is None else skid
             if skid is not None:

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from hwgen.layers import LayerStyle, check_buildable
 from zerogate.ir import Layer, Network
@@ -59,7 +60,8 @@ class GeneratedDesign:
     in_features: int
     in_bits: int
     in_signed: bool
-    layers: tuple[LayerInfo, ...]
+    layers: tuple[LayerInfo, ...]  # one per IR node, then the head's (if any): the last is the output
+    head: str = "none"  # hwgen.head.HEADS
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -84,7 +86,7 @@ def _write_atomic(path: Path, text: str) -> None:
 def generate(net: Network, out_dir: Path, *, top_name: str = "zerogate_top", in_lanes: int = 8,
              out_lanes: int = 2, adder_levels_per_stage: int = 1, style: LayerStyle | str = "unrolled",
              lanes: int = 1, layer_styles: Mapping[int, LayerStyle | str] | None = None,
-             balance: bool = True, single_buffer: bool = False) -> GeneratedDesign:
+             balance: bool = True, single_buffer: bool = False, head: str = "none") -> GeneratedDesign:
     """Generate ``<out_dir>/<top_name>.v`` and ``<out_dir>/design.json`` for ``net``.
 
     ``adder_levels_per_stage`` sets how many adder-tree levels sit between pipeline registers:
@@ -94,15 +96,21 @@ def generate(net: Network, out_dir: Path, *, top_name: str = "zerogate_top", in_
     (see :mod:`hwgen.layers`); with ``balance`` a folded layer's lanes are an upper bound, cut
     to what keeps up with the chain's slowest stage (:mod:`hwgen.balance`); ``single_buffer``
     gives each folded dense layer one input buffer instead of two (fewer flip-flops, ``T + 2``
-    cycles per inference instead of ``T``: :mod:`hwgen.folded`). Raises
+    cycles per inference instead of ``T``: :mod:`hwgen.folded`). ``head="argmax"`` streams the class
+    index instead of the output vector (:mod:`hwgen.head`): one element per beat (``out_lanes`` is
+    1), described by one more entry in ``layers``. Raises
     :class:`~zerogate.errors.UnsupportedError` for a layer it cannot build, before any file is
     written.
     """
+    from hwgen.head import check_head
     from hwgen.top import resolve_styles
 
     styles = resolve_styles(len(net.layers), style, lanes, layer_styles)
     for k, (layer, st) in enumerate(zip(net.layers, styles, strict=True)):
         check_buildable(layer, k, st)
+    check_head(head, net.out_features)
+    if head == "argmax":
+        out_lanes = 1
     if not top_name.isidentifier():
         raise ValueError(f"top_name {top_name!r} is not a Verilog identifier")
     # amaranth is heavy to import: only pay for it when generating
@@ -112,7 +120,7 @@ def generate(net: Network, out_dir: Path, *, top_name: str = "zerogate_top", in_
 
     top = Accelerator(net, in_lanes=in_lanes, out_lanes=out_lanes, layer_styles=dict(enumerate(styles)),
                       adder_levels_per_stage=adder_levels_per_stage, balance=balance,
-                      single_buffer=single_buffer)
+                      single_buffer=single_buffer, head=head)
     text = verilog.convert(top, name=top_name, emit_src=False, strip_internal_attrs=True)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -120,8 +128,8 @@ def generate(net: Network, out_dir: Path, *, top_name: str = "zerogate_top", in_
     design = GeneratedDesign(
         verilog_path=vpath, top_name=top_name, latency=top.latency, ii=top.ii,
         beats_in=top.beats_in, beats_out=top.beats_out, in_lanes=in_lanes, out_lanes=out_lanes,
-        in_features=net.in_features, in_bits=net.input.bits, in_signed=net.input.signed,
-        layers=tuple(
+        in_features=net.in_features, in_bits=net.input.bits, in_signed=net.input.signed, head=head,
+        layers=(*(
             LayerInfo(name=ly.name, out_features=math.prod(ly.out_shape), out_bits=ly.output.bits,
                       out_signed=ly.output.signed, nnz=ly.nnz, n_weights=ly.n_weights,
                       acc_bits=tuple(int(b) for b in ly.acc_bits()) if isinstance(ly, Layer) else (),
@@ -131,13 +139,23 @@ def generate(net: Network, out_dir: Path, *, top_name: str = "zerogate_top", in_
                       cycles_per_inference=hw.cycles_per_inference,
                       stream_positions=pos, stream_channels=ch, tap=tap)
             for ly, hw, st, lat, pos, ch, tap in zip(net.layers, top.layers, styles, top.layer_latency,
-                                                     top.out_positions, top.out_channels, top.taps,
-                                                     strict=True)
-        ),
+                                                     top.out_positions, top.out_channels,
+                                                     top.taps[:len(net.layers)], strict=True)
+        ), *_head_info(top)),
     )
     _write_atomic(vpath, text)
     _write_atomic(out_dir / "design.json", json.dumps(design.to_dict(), indent=2, sort_keys=True) + "\n")
     return design
+
+
+def _head_info(top: Any) -> tuple[LayerInfo, ...]:
+    """The head as the design's last "layer": what the output stream carries (no weights, no cycles)."""
+    if top.head is None:
+        return ()
+    bits = top.head.idx_shape.width
+    return (LayerInfo(name="argmax", out_features=1, out_bits=bits, out_signed=False, nnz=0, n_weights=0,
+                      acc_bits=(), csd_adders=0, constant_channels=(), latency=0, style="head",
+                      cycles_per_inference=1, tap=top.taps[-1]),)
 
 
 def load_design(folder: Path) -> GeneratedDesign:

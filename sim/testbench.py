@@ -106,12 +106,16 @@ async def _tap(dut: Any, st: _State, k: int, layer: dict) -> None:
     elements, reassembled channel-major (element ``c * positions + p``) like the golden model's.
 
     Watched where it enters the module behind the layer (``layer["tap"]``: its skid buffer, or the
-    next layer when that link has none), not on the layer's own ``o``: a leaf module keeps its
+    next layer when that link has none; ``o`` for an output head: the top's output port), not on
+    the layer's own ``o``: a leaf module keeps its
     port names in the Verilog, while a layer with submodules (a spatial stage) may see its own
     ports renamed ``o__payload$24`` when a child's port of the same name is wired inside it.
     """
-    h = getattr(dut, layer["tap"])
-    valid, ready, payload = h.i__valid, h.i__ready, h.i__payload
+    if layer["tap"] == "o":  # an output head: what the top's output port carries
+        valid, ready, payload = dut.o__valid, dut.o__ready, dut.o__payload
+    else:
+        h = getattr(dut, layer["tap"])
+        valid, ready, payload = h.i__valid, h.i__ready, h.i__payload
     got = st.taps.setdefault(k, [])
     positions, channels = layer.get("positions", 1), layer.get("channels", layer["n"])
     beats: list[list[int]] = []

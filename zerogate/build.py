@@ -45,6 +45,7 @@ class BuildOptions:
     layer_styles: tuple[str, ...] = ()  # per-layer overrides, "K=STYLE[:LANES]"
     balance: bool = True  # folded lanes cut to what keeps up with the slowest layer (hwgen.balance)
     single_buffer: bool = False  # folded dense layers keep one copy of their input (hwgen.folded)
+    head: str = "none"  # "argmax": the accelerator streams the class index (hwgen.head)
     device: str = "LFE5U-85F"
     package: str = "CABGA381"
     freq_mhz: float = 100.0
@@ -180,7 +181,7 @@ def step_generate(opts: BuildOptions, state: BuildState) -> Any:
     overrides = parse_layer_styles(opts.layer_styles, default, len(state.net.layers))
     design = generate(state.net, state.work / "rtl", in_lanes=opts.in_lanes, out_lanes=opts.out_lanes,
                       style=default, layer_styles=overrides, balance=opts.balance,
-                      single_buffer=opts.single_buffer)
+                      single_buffer=opts.single_buffer, head=opts.head)
     state.facts["rtl"] = {
         "verilog": str(design.verilog_path.relative_to(state.work)),
         "top": design.top_name,

@@ -44,6 +44,9 @@ def _add_hw_opts(p: argparse.ArgumentParser) -> None:
                    help="one input buffer per folded dense layer instead of two: a copy of its input "
                         "vector fewer (for small parts such as the iCE40 UP5K), 2 more cycles per "
                         "inference")
+    p.add_argument("--head", choices=("none", "argmax"), default="none",
+                   help="argmax: stream the class index (ties: lowest index) instead of the output vector, "
+                        "one element of ceil(log2(classes)) bits")
     p.add_argument("--layer-style", action="append", default=[], metavar="K=STYLE[:LANES]",
                    help="override one layer's engine, e.g. 0=folded:4 (repeatable)")
 
@@ -188,7 +191,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
             out=args.out, ir_path=args.ir, vectors=args.vectors, seed=args.seed, sparsity=args.sparsity,
             weight_bits=args.weight_bits, in_lanes=args.in_lanes, out_lanes=args.out_lanes,
             style=args.style, lanes=args.lanes, layer_styles=tuple(args.layer_style),
-            balance=not args.no_balance, single_buffer=args.single_buffer, device=args.device,
+            balance=not args.no_balance, single_buffer=args.single_buffer, head=args.head, device=args.device,
             package=args.package, freq_mhz=args.freq,
             synth=not args.no_synth,
             targets=args.target, force=args.force,
@@ -232,7 +235,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         with _output(args, args.ir) as work:
             design = generate(net, work, in_lanes=args.in_lanes, out_lanes=args.out_lanes, style=args.style,
                               lanes=args.lanes, layer_styles=overrides, balance=not args.no_balance,
-                              single_buffer=args.single_buffer)
+                              single_buffer=args.single_buffer, head=args.head)
         _say(f"wrote {args.out / design.verilog_path.name} ({design.ii} cycles per inference, "
              f"latency {design.latency})")
         return 0

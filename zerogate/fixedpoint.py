@@ -7,10 +7,29 @@ accumulates exact integer products, then *requantizes* each output channel:
 2. ``r = round(acc / 2**shift)`` with the layer's rounding rule:
    ``HALF_UP`` = ``(acc + 2**(shift-1)) >> shift`` (arithmetic shift, ties toward +inf),
    ``FLOOR`` = ``acc >> shift``;
-3. ``y = clamp(r, lo, hi)`` — saturation to the output format; ReLU raises ``lo`` to 0.
+3. ``y = clamp(r, lo, hi)`` — saturation to the output format, narrowed by the activation.
+
+Activations (one per weight layer, :class:`Activation`) act on the integer:
+
+- ``none``: ``[lo, hi]`` is the output format's range;
+- ``relu``: ``lo`` is raised to 0 (the output format is unsigned);
+- ``clamp`` (Hardtanh, ReLU6, ``torch.clamp``): ``[lo, hi]`` is narrowed to the activation's
+  integer bounds, which lie inside the format. A real bound ``b`` becomes ``floor(b * 2**frac
+  + 1/2)`` at the output format: step 2's rounding (half up), whatever the layer's rounding.
+  Rounding is monotone, so clamping the real value first and rounding after (what PyTorch
+  computes) equals rounding first and clamping at the rounded bounds: an unrepresentable bound
+  costs no exactness. A clamp whose lower bound is 0 and upper bound the format's top is ReLU.
+- ``leaky`` (LeakyReLU with ``negative_slope = 2**-k``, ``k >= 1``): a negative accumulator is
+  requantized with shift ``shift + k`` instead of ``shift``, i.e. ``r = round(acc / 2**(shift+k))``
+  with the layer's rounding. That is the exact value ``acc * 2**-k`` rounded once, as the
+  PyTorch forward (LeakyReLU, then the output quantizer) computes it; rounding ``r`` a second
+  time (``round(round(acc / 2**shift) / 2**k)``) would differ (``acc = -3, shift = k = 1``:
+  ``-1`` once, ``0`` twice). Hardware selects the branch on the sign of the shift-``shift``
+  result, which is equivalent: a negative ``acc`` that rounds to 0 also gives 0 on the other
+  branch. Then step 3 saturates to the (signed) output format.
 
 The numpy golden model, the PyTorch reference and the generated RTL all implement exactly
-these three steps; tests hold them equal on every integer.
+these steps; tests hold them equal on every integer.
 """
 
 from __future__ import annotations
@@ -19,6 +38,7 @@ import enum
 import math
 import re
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -38,9 +58,96 @@ class Rounding(enum.StrEnum):
     FLOOR = "floor"
 
 
-class Activation(enum.StrEnum):
+class ActKind(enum.StrEnum):
     NONE = "none"
     RELU = "relu"
+    CLAMP = "clamp"
+    LEAKY = "leaky"
+
+
+#: Largest LeakyReLU shift ``k`` (slope ``2**-k``); a smaller slope is ReLU for any 16-bit output.
+MAX_LEAKY_SHIFT = 16
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A weight layer's activation, on the integer at the output scale (see the module docstring).
+
+    ``lo``/``hi`` are the clamp's integer bounds (``clamp`` only); ``shift`` is LeakyReLU's ``k``
+    (``leaky`` only). ``Activation.NONE`` and ``Activation.RELU`` are the parameterless ones.
+    """
+
+    kind: ActKind = ActKind.NONE
+    lo: int | None = None
+    hi: int | None = None
+    shift: int = 0
+
+    NONE: ClassVar[Activation]
+    RELU: ClassVar[Activation]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", ActKind(self.kind))
+        clamp, leaky = self.kind is ActKind.CLAMP, self.kind is ActKind.LEAKY
+        if clamp != (self.lo is not None and self.hi is not None) or (not clamp and self.hi is not None):
+            raise IRError(f"activation {self.kind.value}: clamp bounds lo/hi belong to 'clamp' only, which "
+                          "needs both")
+        if clamp and not (_is_int(self.lo) and _is_int(self.hi) and self.lo < self.hi):  # type: ignore[operator]
+            raise IRError(f"activation clamp: bounds [{self.lo}, {self.hi}] must be integers with lo < hi; "
+                          "re-export with a valid clamp")
+        if not _is_int(self.shift) or (leaky and not 1 <= self.shift <= MAX_LEAKY_SHIFT) or (
+                not leaky and self.shift):
+            raise IRError(f"activation {self.kind.value}: shift {self.shift!r} must be 1..{MAX_LEAKY_SHIFT} "
+                          "for 'leaky' (slope 2**-shift) and 0 otherwise")
+
+    @classmethod
+    def clamp(cls, lo: int, hi: int) -> Activation:
+        return cls(ActKind.CLAMP, lo=int(lo), hi=int(hi))
+
+    @classmethod
+    def leaky(cls, k: int) -> Activation:
+        return cls(ActKind.LEAKY, shift=int(k))
+
+    def bounds(self, fmt: FixedFormat) -> tuple[int, int]:
+        """Step 3's ``[lo, hi]`` for output format ``fmt``."""
+        if self.kind is ActKind.RELU:
+            return max(fmt.min_int, 0), fmt.max_int
+        if self.kind is ActKind.CLAMP:
+            return max(fmt.min_int, int(self.lo)), min(fmt.max_int, int(self.hi))  # type: ignore[arg-type]
+        return fmt.min_int, fmt.max_int
+
+    def check(self, fmt: FixedFormat) -> str | None:
+        """Why this activation cannot sit on output format ``fmt`` (``None`` if it can)."""
+        if self.kind is ActKind.RELU and fmt.signed:
+            return "a ReLU output must use an unsigned format"
+        if self.kind is ActKind.LEAKY and not fmt.signed:
+            return "a LeakyReLU output must use a signed format"
+        if self.kind is ActKind.CLAMP and not fmt.min_int <= int(self.lo) < int(self.hi) <= fmt.max_int:  # type: ignore[arg-type]
+            return (f"clamp bounds [{self.lo}, {self.hi}] leave the output format {fmt} "
+                    f"[{fmt.min_int}, {fmt.max_int}]")
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind.value}
+        if self.kind is ActKind.CLAMP:
+            d.update(lo=self.lo, hi=self.hi)
+        if self.kind is ActKind.LEAKY:
+            d["shift"] = self.shift
+        return d
+
+    def __str__(self) -> str:
+        if self.kind is ActKind.CLAMP:
+            return f"clamp[{self.lo}, {self.hi}]"
+        if self.kind is ActKind.LEAKY:
+            return f"leaky 2^-{self.shift}"
+        return self.kind.value
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
+Activation.NONE = Activation(ActKind.NONE)
+Activation.RELU = Activation(ActKind.RELU)
 
 
 class Overflow(enum.StrEnum):
@@ -113,6 +220,16 @@ def saturate(v: np.ndarray, fmt: FixedFormat, relu: bool) -> np.ndarray:
     return np.clip(v, lo, fmt.max_int)
 
 
+def activate_round(acc: np.ndarray, shift: np.ndarray, rounding: Rounding,
+                   activation: Activation) -> np.ndarray:
+    """Step 2 with the activation's choice of shift: ``shift + k`` on LeakyReLU's negative side."""
+    r = shift_round(acc, shift, rounding)
+    if activation.kind is ActKind.LEAKY:
+        neg = shift_round(acc, np.asarray(shift, dtype=np.int64) + activation.shift, rounding)
+        r = np.where(np.asarray(acc) < 0, neg, r)
+    return r
+
+
 def requantize(
     acc: np.ndarray,
     shift: np.ndarray,
@@ -120,8 +237,9 @@ def requantize(
     rounding: Rounding,
     activation: Activation,
 ) -> np.ndarray:
-    """Steps 2 and 3 of the spec: shift with rounding, then ReLU/saturate to ``out``."""
-    return saturate(shift_round(acc, shift, rounding), out, activation is Activation.RELU)
+    """Steps 2 and 3 of the spec: shift with rounding, then clamp to the activation's bounds in ``out``."""
+    lo, hi = activation.bounds(out)
+    return np.clip(activate_round(acc, shift, rounding, activation), lo, hi)
 
 
 def quantize_real(x: np.ndarray, fmt: FixedFormat, rounding: Rounding = Rounding.HALF_UP) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from zerogate.errors import IRError
-from zerogate.fixedpoint import Activation, saturate, shift_round
+from zerogate.fixedpoint import activate_round, shift_round
 from zerogate.ir import Layer, LayerKind, Network, Node, Pool
 
 
@@ -25,7 +25,7 @@ class LayerTrace:
 
     acc: np.ndarray  # [n, *out_shape] before requantization (pool: the window sums or maxima)
     out: np.ndarray  # [n, *out_shape]
-    saturated: int  # how many outputs were clamped (ReLU at zero not counted)
+    saturated: int  # how many outputs step 3 clamped (format saturation, ReLU or clamp bounds)
 
 
 def windows(x: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...],
@@ -55,11 +55,10 @@ def run_layer(layer: Layer, x: np.ndarray) -> LayerTrace:
     """Execute one weight layer on a batch of integers in ``layer.input``."""
     acc = _accumulate(layer, x.astype(np.int64))
     shift = layer.shift.reshape((-1,) + (1,) * (acc.ndim - 2))
-    rounded = shift_round(acc, shift, layer.rounding)
-    relu = layer.activation is Activation.RELU
-    out = saturate(rounded, layer.output, relu=relu)
-    low = 0 if relu else layer.output.min_int  # ReLU's clamp at zero is the activation, not overflow
-    sat = int(np.count_nonzero((rounded > layer.output.max_int) | (rounded < low)))
+    rounded = activate_round(acc, shift, layer.rounding, layer.activation)
+    lo, hi = layer.activation.bounds(layer.output)
+    out = np.clip(rounded, lo, hi)
+    sat = int(np.count_nonzero(out != rounded))
     return LayerTrace(acc=acc, out=out, saturated=sat)
 
 

@@ -50,7 +50,7 @@ def _layer_rows(net: Network, hw_layers: list[dict[str, Any]] | None = None) -> 
         rows.append({**row, "nnz": ly.nnz, "weights": ly.n_weights, "sparsity": 1.0 - ly.nnz / ly.n_weights,
                      "weight_bits": [int(ly.weight_bits.min()), int(ly.weight_bits.max())],
                      "acc_bits": [int(acc.min()), int(acc.max())], "input": str(ly.input),
-                     "activation": ly.activation.value, "memory_bits": layer_memory(ly).total_bits,
+                     "activation": str(ly.activation), "memory_bits": layer_memory(ly).total_bits,
                      "lanes": use.lanes, "macs": use.macs, "limit_cycles": use.limit,
                      "lane_efficiency": use.efficiency})
     return rows

@@ -220,7 +220,8 @@ class MethodResult:
         return (f"{self.model} / {self.method}: float {self.float_accuracy:.2%} -> IR {self.accuracy:.2%}, "
                 f"sparsity {self.sparsity:.1%}, {self.memory_bits} bits ({self.ratio_vs_float32:.1f}x vs "
                 f"float32, {self.reduction_vs_float32:.2%} less), torch == golden: "
-                f"{self.torch_matches_golden}, {self.train_seconds:.1f} s")
+                f"{self.torch_matches_golden}, {self.train_seconds:.1f} s"
+                + (f"; {self.net.metadata['dropped_head']}" if self.net.metadata.get("dropped_head") else ""))
 
 
 def finish(qnet: QuantNet, model_name: str, method: str, data: Data, float_acc: float, t0: float,

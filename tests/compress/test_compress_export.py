@@ -16,8 +16,8 @@ def test_exported_ir_invariants(small_result) -> None:
     assert net.input == FixedFormat(5, 4, False) and net.in_features == 64 and net.out_features == 10
     *hidden, last = net.layers
     for ly in hidden:
-        assert ly.activation is Activation.RELU and not ly.output.signed and ly.output.bits == 8
-    assert last.activation is Activation.NONE and last.output == FixedFormat(16, last.output.frac, True)
+        assert ly.activation == Activation.RELU and not ly.output.signed and ly.output.bits == 8
+    assert last.activation == Activation.NONE and last.output == FixedFormat(16, last.output.frac, True)
     for ly in net.layers:
         assert np.all(ly.shift >= 0) and np.all(ly.weight_bits == 6)
         assert ly.bias_bits == max(2, signed_bits_for(int(ly.bias.min()), int(ly.bias.max())))

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from hwgen.layers import STYLES
 from sim.fuzz import FuzzCase, worst_case_inputs
-from zerogate.fixedpoint import Activation, FixedFormat, Rounding, signed_bits_for, weight_range
+from zerogate.fixedpoint import Activation, ActKind, FixedFormat, Rounding, signed_bits_for, weight_range
 from zerogate.ir import Layer, LayerKind, Network, Pool
 
 #: How a layer's weights are thinned: the corners (no weight at all, a single one) are drawn as
@@ -94,8 +94,10 @@ def weight_layers(draw: st.DrawFn, name: str, kind: LayerKind, in_shape: tuple[i
         ends = rng.random(w.shape[1]) < 0.4  # the most negative and most positive weights are the risky ones
         w[c] = np.where(ends, np.where(rng.random(w.shape[1]) < 0.5, lo, hi), vals)
     w[~_mask(draw, rng, w.shape)] = 0
-    relu = draw(st.booleans())
-    out = draw(formats(signed=False if relu else None, min_bits=1, max_bits=12))
+    act_kind = draw(st.sampled_from(ACT_KINDS))
+    signed = {ActKind.RELU: False, ActKind.LEAKY: True}.get(act_kind)
+    out = draw(formats(signed=signed, min_bits=2 if act_kind is ActKind.LEAKY else 1, max_bits=12))
+    activation = draw(activations(act_kind, out))
     span = (np.abs(w) * max(abs(inp.min_int), abs(inp.max_int))).sum(axis=1)
     bias_kind = draw(st.sampled_from(["zero", "small", "large"]))
     if bias_kind == "zero":
@@ -113,8 +115,26 @@ def weight_layers(draw: st.DrawFn, name: str, kind: LayerKind, in_shape: tuple[i
         name=name, kind=kind, in_features=n_in, out_features=n_out, weight=w.reshape(n_out, n_in, *kernel),
         bias=bias, weight_bits=bits, weight_frac=wfrac, shift=shift, input=inp, output=out,
         bias_bits=bias_bits, rounding=draw(st.sampled_from(list(Rounding))),
-        activation=Activation.RELU if relu else Activation.NONE, **geometry,
+        activation=activation, **geometry,
     )
+
+
+#: Every activation kind the IR holds, drawn equally often.
+ACT_KINDS = tuple(ActKind)
+
+
+@st.composite
+def activations(draw: st.DrawFn, kind: ActKind, out: FixedFormat) -> Activation:
+    """An activation of ``kind`` for output format ``out``: a clamp's bounds anywhere inside the
+    format (often at its ends, where a clamp and saturation meet), LeakyReLU slopes 2^-1..2^-4."""
+    if kind is ActKind.CLAMP:
+        ends = st.sampled_from([out.min_int, out.max_int])
+        a = draw(st.one_of(ends, st.integers(out.min_int, out.max_int)))
+        b = draw(st.one_of(ends, st.integers(out.min_int, out.max_int)).filter(lambda v: v != a))
+        return Activation.clamp(min(a, b), max(a, b))
+    if kind is ActKind.LEAKY:
+        return Activation.leaky(draw(st.integers(1, 4)))
+    return Activation(kind)
 
 
 def dense_layers(name: str, n_in: int, inp: FixedFormat, *,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
 import hwgen.verilog
@@ -23,7 +23,7 @@ from sim import fuzz
 from sim.runner import wave_file
 from tests.fuzz.strategies import dense_layers, draw_cases, formats, networks
 from zerogate import golden
-from zerogate.fixedpoint import FixedFormat
+from zerogate.fixedpoint import ActKind, FixedFormat
 from zerogate.ir import Layer, LayerKind, Network
 
 
@@ -113,3 +113,13 @@ def test_a_mismatch_is_reported_kept_and_replayable(tmp_path: Path, monkeypatch:
     rc = fuzz.main(["--replay", str(kept)])
     assert rc == 1
     assert "1 networks simulated, 2 mismatches, 1 saturation events" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kind", list(ActKind))
+def test_networks_draw_every_activation_kind(kind: ActKind) -> None:
+    """The sweep reaches each activation the IR holds (clamps and LeakyReLU included)."""
+    def has(n: Network) -> bool:
+        return any(isinstance(ly, Layer) and ly.activation.kind is kind for ly in n.layers)
+
+    net = find(networks(), has, settings=settings(max_examples=500, database=None, deadline=None))
+    assert has(net)

@@ -1,8 +1,8 @@
 """Random small IR networks for hardware tests (torch-free, deterministic from a seed).
 
 They exercise what the generator must get right: random sparsity including all-zero channels,
-2..8-bit weights mixed per channel, zero and nonzero biases, ReLU or none, both roundings, and
-requantization shifts chosen so that some outputs saturate.
+2..8-bit weights mixed per channel, zero and nonzero biases, ReLU or none (or a given clamp or
+LeakyReLU activation), both roundings, and requantization shifts chosen so that some outputs saturate.
 """
 
 from __future__ import annotations
@@ -17,8 +17,14 @@ from zerogate.ir import Layer, LayerKind, Network
 
 def random_layer(rng: np.random.Generator, name: str, n_in: int, n_out: int, inp: FixedFormat, *,
                  sparsity: float = 0.7, relu: bool | None = None, rounding: Rounding | None = None,
-                 out_bits: int | None = None, max_weight_bits: int = 8) -> Layer:
-    """A dense layer whose shifts put the accumulator range slightly past the output range."""
+                 out_bits: int | None = None, max_weight_bits: int = 8,
+                 activation: Activation | None = None) -> Layer:
+    """A dense layer whose shifts put the accumulator range slightly past the output range.
+
+    ``activation`` (clamp bounds inside the output format, or leaky) overrides ``relu``.
+    """
+    if activation is not None:  # the output format is unsigned for a clamp at or above 0
+        relu = activation.lo is not None and activation.lo >= 0
     relu = bool(rng.integers(2)) if relu is None else relu
     rounding = Rounding(rng.choice([r.value for r in Rounding])) if rounding is None else rounding
     bits = rng.integers(2, max_weight_bits + 1, n_out)
@@ -44,7 +50,7 @@ def random_layer(rng: np.random.Generator, name: str, n_in: int, n_out: int, inp
         name=name, kind=LayerKind.DENSE, in_features=n_in, out_features=n_out, weight=w, bias=bias,
         weight_bits=bits, weight_frac=wfrac, shift=inp.frac + wfrac - out.frac, input=inp, output=out,
         bias_bits=bias_bits, rounding=rounding,
-        activation=Activation.RELU if relu else Activation.NONE,
+        activation=activation or (Activation.RELU if relu else Activation.NONE),
     )
 
 

@@ -65,6 +65,29 @@ def test_exhaustive_tiny_layer(rounding: Rounding, relu: bool) -> None:
     _check(layer, x, gaps=0.1, backpressure=0.2)
 
 
+#: Clamp bounds inside a 3-bit output (signed: -4..3, unsigned: 0..7) and LeakyReLU slopes.
+ACTIVATIONS = {"clamp-signed": Activation.clamp(-3, 2), "clamp-unsigned": Activation.clamp(1, 5),
+               "clamp-at-0": Activation.clamp(0, 6), "leaky-1": Activation.leaky(1),
+               "leaky-2": Activation.leaky(2),
+               "leaky-4": Activation.leaky(4)}
+
+
+@pytest.mark.parametrize("rounding", list(Rounding))
+@pytest.mark.parametrize("act", ACTIVATIONS)
+def test_exhaustive_tiny_layer_activations(rounding: Rounding, act: str) -> None:
+    """Every input vector of a 3-input, 3-bit layer through a clamp or a LeakyReLU: both ends of
+    the clamp and LeakyReLU's rounding ties, bit for bit."""
+    rng = np.random.default_rng(11)
+    fmt = FixedFormat(3, 1, True)
+    layer = random_layer(rng, "fc", 3, 5, fmt, sparsity=0.2, rounding=rounding, out_bits=3,
+                         activation=ACTIVATIONS[act])
+    x = np.array(list(itertools.product(range(-4, 4), repeat=3)), dtype=np.int64)
+    exp = _check(layer, x, gaps=0.1, backpressure=0.2)
+    lo, hi = ACTIVATIONS[act].bounds(layer.output)
+    live = np.flatnonzero(layer.weight.any(axis=1))
+    assert {lo, hi} <= set(exp.out[:, live].ravel().tolist()) or act.startswith("leaky")
+
+
 def test_latency_and_throughput() -> None:
     net = random_network(5, (12, 6))
     layer = net.layers[0]

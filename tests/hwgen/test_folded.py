@@ -1,6 +1,7 @@
 """The folded engine in Amaranth's simulator: bit-exact vs golden, exact timing, lane efficiency."""
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -9,7 +10,8 @@ from streamsim import run_streams
 
 from hwgen.folded import FIXED_LATENCY, FoldedDense, FoldPlan
 from zerogate import golden
-from zerogate.fixedpoint import FixedFormat
+from zerogate.fixedpoint import Activation, FixedFormat, Rounding
+from zerogate.ir import Network
 
 
 @pytest.mark.parametrize(("seed", "lanes", "dense", "stalls", "single"), [
@@ -33,6 +35,21 @@ def test_folded_matches_golden(seed: int, lanes: int, dense: bool, stalls: bool,
         assert run.output_cycles[0] - run.accept_cycles[0] == dut.latency == dut.plan.T + FIXED_LATENCY
         assert dut.cycles_per_inference == dut.plan.T + (2 if single else 0)
         assert np.all(np.diff(run.output_cycles) == dut.cycles_per_inference)
+
+
+@pytest.mark.parametrize("rounding", list(Rounding))
+@pytest.mark.parametrize(("act", "lanes"), [(Activation.clamp(-3, 2), 2), (Activation.clamp(1, 5), 1),
+                                            (Activation.leaky(1), 2), (Activation.leaky(3), 3)])
+def test_folded_activations_exhaustive(act: Activation, lanes: int, rounding: Rounding) -> None:
+    """Every input of a 3-input, 3-bit layer through a clamp or LeakyReLU in the folded engine
+    (its requantizer gets the rounding offset pre-added, so LeakyReLU's branch differs from unrolled)."""
+    fmt = FixedFormat(3, 1, True)
+    ly = random_layer(np.random.default_rng(11), "fc", 3, 5, fmt, sparsity=0.2, rounding=rounding, out_bits=3,
+                      activation=act)
+    net = Network(name="n", input=fmt, in_features=3, layers=(ly,))
+    x = np.array(list(itertools.product(range(-4, 4), repeat=3)), dtype=np.int64)
+    run = run_streams(FoldedDense(ly, lanes=lanes), x, len(x), seed=1, gaps=0.2, backpressure=0.2)
+    assert np.array_equal(np.array(run.outputs), golden.run(net, x))
 
 
 def test_plan_cycles_and_efficiency() -> None:

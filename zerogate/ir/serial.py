@@ -1,7 +1,13 @@
 """The IR on disk: ``manifest.json`` + ``weights.npz``, written atomically and deterministically.
 
-:func:`load` refuses anything it cannot vouch for: another schema version, a checksum mismatch,
+:func:`load` refuses anything it cannot vouch for: an unknown schema version, a checksum mismatch,
 a missing field, and then everything :mod:`zerogate.ir.validate` checks.
+
+Versions: :func:`save` writes version 2, where a layer's ``activation`` is an object
+``{"kind": "none" | "relu" | "clamp" | "leaky", "lo": int, "hi": int, "shift": int}`` (bounds for
+``clamp`` only, ``shift`` for ``leaky`` only). :func:`load` also reads version 1, whose
+``activation`` is the string ``"none"`` or ``"relu"``: those are exactly version 2's parameterless
+kinds, so a version-1 IR loads unchanged and is written back as version 2.
 """
 
 from __future__ import annotations
@@ -19,14 +25,16 @@ from typing import Any
 import numpy as np
 
 from zerogate.errors import ConfigError, IRError
-from zerogate.fixedpoint import Activation, FixedFormat, Overflow, Rounding
+from zerogate.fixedpoint import Activation, ActKind, FixedFormat, Overflow, Rounding
 from zerogate.ir.archive import MAX_ARRAY_BYTES, MAX_DIRECTORY_BYTES, WeightArchive
 from zerogate.ir.names import check_file_name, check_identifier, check_names, inside, shown
 from zerogate.ir.types import POOL_KINDS, Layer, LayerKind, Network, Node, Pool
 from zerogate.outdir import os_error, staged_folder
 
 SCHEMA_NAME = "zerogate-ir"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions :func:`load` reads (see the module docstring for how version 1 maps onto version 2).
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.npz"
 #: Cap on ``manifest.json`` (checked before parsing it); real manifests are a few KiB.
@@ -64,7 +72,7 @@ def _node_entry(node: Node) -> dict[str, Any]:
         "bias_bits": node.bias_bits,
         "rounding": node.rounding.value,
         "overflow": node.overflow.value,
-        "activation": node.activation.value,
+        "activation": node.activation.to_json(),
         "arrays": {a: f"{node.name}.{a}" for a in _ARRAYS},
     }
     if node.is_conv:
@@ -156,7 +164,22 @@ def _format(d: Any, where: str) -> FixedFormat:
     return FixedFormat.from_dict(d)
 
 
-def _read_node(lm: Any, where: str, weights: WeightArchive) -> Node:
+def _activation(v: Any, version: int, where: str) -> Activation:
+    """Version 1: the string ``none``/``relu``; version 2: an object (module docstring)."""
+    if version == 1:
+        kind = _enum(ActKind, v, where)
+        if kind not in (ActKind.NONE, ActKind.RELU):
+            raise IRError(f"{where}: activation {shown(v)} is not one of none, relu (schema version 1)")
+        return Activation(kind)
+    if not isinstance(v, Mapping) or set(v) - {"kind", "lo", "hi", "shift"}:
+        raise IRError(f"{where}: activation must be an object with kind and its parameters (lo, hi, shift), "
+                      f"got {shown(v)}")
+    kind = _enum(ActKind, _get(v, "kind", where), where)
+    params = {k: _int(v, k, f"{where} activation") for k in ("lo", "hi", "shift") if k in v}
+    return Activation(kind, **params)
+
+
+def _read_node(lm: Any, where: str, weights: WeightArchive, version: int = SCHEMA_VERSION) -> Node:
     if not isinstance(lm, Mapping):
         raise IRError(f"{where}: a layer entry must be a JSON object")
     kind = _enum(LayerKind, _get(lm, "kind", where), where)
@@ -189,7 +212,7 @@ def _read_node(lm: Any, where: str, weights: WeightArchive) -> Node:
         bias_bits=_int(lm, "bias_bits", where),
         rounding=_enum(Rounding, _get(lm, "rounding", where), where),
         overflow=_enum(Overflow, _get(lm, "overflow", where), where),
-        activation=_enum(Activation, _get(lm, "activation", where), where),
+        activation=_activation(_get(lm, "activation", where), version, where),
         **geometry,
         **arrays,
     )
@@ -218,10 +241,10 @@ def _read_manifest(path: Path) -> tuple[Path, dict[str, Any]]:
     if not isinstance(m, dict) or m.get("schema") != SCHEMA_NAME:
         raise IRError(f"{mpath}: not a zerogate IR manifest")
     ver = m.get("schema_version")
-    if ver != SCHEMA_VERSION:
+    if not isinstance(ver, int) or isinstance(ver, bool) or ver not in READABLE_VERSIONS:
         raise IRError(
-            f"{mpath}: schema version {shown(ver)} is not supported (this zerogate reads version "
-            f"{SCHEMA_VERSION}); re-export the model with this version"
+            f"{mpath}: schema version {shown(ver)} is not supported (this zerogate reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}); re-export with zerogate compress"
         )
     return mpath, m
 
@@ -256,7 +279,7 @@ def load(path: str | os.PathLike[str], *, max_bytes: int = MAX_ARRAY_BYTES) -> N
             for k, lm in enumerate(layers):
                 where = f"{mpath} layer {k}"
                 try:
-                    nodes.append(_read_node(lm, where, weights))
+                    nodes.append(_read_node(lm, where, weights, m["schema_version"]))
                 except (TypeError, ValueError) as e:
                     detail = " ".join(str(e).split())[:80]  # one line, short
                     raise IRError(f"{where}: malformed layer entry ({detail})") from None

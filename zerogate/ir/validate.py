@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from zerogate.errors import IRError
-from zerogate.fixedpoint import MAX_BITS, MIN_WEIGHT_BITS, Activation, weight_range
+from zerogate.fixedpoint import MAX_BITS, MIN_WEIGHT_BITS, Activation, ActKind, weight_range
 from zerogate.ir.names import check_names
 from zerogate.ir.types import POOL_KINDS, Layer, LayerKind, Network, Pool
 
@@ -113,8 +113,14 @@ def validate_layer(layer: Layer, where: str) -> None:
             f"{where}: requantization shifts must lie in 0..{MAX_SHIFT} (output may not be "
             f"finer than the accumulator); got {shift.min()}..{shift.max()}"
         )
-    if layer.activation is Activation.RELU and layer.output.signed:
-        raise IRError(f"{where}: a ReLU output must use an unsigned format")
+    if not isinstance(layer.activation, Activation):
+        raise IRError(f"{where}: activation {layer.activation!r} is not an Activation")
+    why = layer.activation.check(layer.output)
+    if why:
+        raise IRError(f"{where}: {why}; re-export the model with 'zerogate compress'")
+    if layer.activation.kind is ActKind.LEAKY and int(shift.max()) + layer.activation.shift > MAX_SHIFT:
+        raise IRError(f"{where}: LeakyReLU's negative side shifts by more than {MAX_SHIFT}; "
+                      "use a larger slope")
     for name, arr in (("weight", w), ("bias", b), ("weight_bits", bits),
                       ("weight_frac", frac), ("shift", shift)):
         object.__setattr__(layer, name, arr)
