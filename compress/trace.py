@@ -92,11 +92,11 @@ def _where(node: fx.Node) -> str:
 #: What to do instead of an unsupported op, by (lower-case) op name.
 _HINTS: dict[str, str] = {
     **dict.fromkeys(("softmax", "log_softmax", "logsoftmax"),
-                    "drop the final Softmax: the argmax is unchanged (train on the logits with "
-                    "CrossEntropyLoss)"),
-    **dict.fromkeys(("sigmoid", "tanh", "gelu", "silu", "elu", "leakyrelu", "leaky_relu", "relu6",
-                     "hardtanh", "hardswish", "mish", "prelu", "selu", "softplus"),
-                    "use ReLU, the one activation in hardware"),
+                    "a Softmax is taken only as the network's last op (dropped: the argmax is "
+                    "unchanged); train on the logits with CrossEntropyLoss"),
+    **dict.fromkeys(("sigmoid", "tanh", "gelu", "silu", "elu", "hardswish", "mish", "prelu", "selu",
+                     "softplus"),
+                    "use ReLU, ReLU6/Hardtanh/clamp, or LeakyReLU with a power-of-two slope"),
     **dict.fromkeys(("add", "iadd", "cat", "concat", "mul", "sub", "matmul", "bmm"),
                     "write forward as one chain: branches, skips and tensor arithmetic have no hardware"),
     **dict.fromkeys(("layernorm", "groupnorm", "instancenorm1d", "instancenorm2d", "layer_norm"),

@@ -155,8 +155,6 @@ def _seq(*mods: nn.Module) -> nn.Module:
 UNSUPPORTED = {
     "gelu-module": (lambda: _seq(_seq(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4), nn.GELU())), (2, 4),
                     "unsupported op 'GELU' at '0.3': use ReLU"),
-    "softmax-last": (lambda: _seq(nn.Linear(4, 3), nn.Softmax(dim=1)), (2, 4),
-                     "op 'Softmax' at '1': drop the final Softmax: the argmax is unchanged"),
     "unknown-module": (lambda: _seq(nn.Linear(4, 4), nn.Hardshrink()), (2, 4),
                        "op 'Hardshrink' at '1': supported are " + SUPPORTED),
     "layernorm": (lambda: _seq(nn.Linear(4, 4), nn.LayerNorm(4)), (2, 4), "use BatchNorm right after"),
