@@ -525,3 +525,33 @@ def test_a_bug_is_one_line_unless_debug(debug: bool, tmp_path: Path) -> None:
     else:
         assert_one_line_error(p.returncode, p.stderr, "internal error: RuntimeError: an invariant broke "
                               "second line", "rerun with --debug for the traceback and report it")
+
+
+# ---- a user's model, data and weights are inputs too ---------------------------------------------
+
+_USER_MODEL = "import torch.nn as nn\n\ndef net():\n    return nn.Sequential(nn.Linear(4, 3))\n"
+
+
+@pytest.mark.parametrize(("out", "rel"), [
+    ("mine", "contains"),            # the folder of the model file
+    ("mine/model.py", "is"),         # the model file itself
+    ("data", "contains"),            # the data's folder
+    ("data/d.npz/x", "is inside"),   # a path through the data file
+    ("w", "contains"),               # the weights' folder
+])
+def test_compress_refuses_an_out_on_the_users_model_data_or_weights(out: str, rel: str,
+                                                                     tmp_path: Path) -> None:
+    """``compress --model F.py:fn --data D --weights W``: those are inputs like a config file."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "model.py").write_text(_USER_MODEL)
+    (tmp_path / "data").mkdir()
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "data" / "d.npz", x_train=rng.random((8, 4)), y_train=rng.integers(0, 3, 8),
+             x_test=rng.random((4, 4)), y_test=rng.integers(0, 3, 4))
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "sd.pt").write_bytes(b"not read: the refusal comes first")
+    before = snapshot(tmp_path)
+    p = _run(["compress", "--model", "mine/model.py:net", "--data", "data/d.npz", "--weights", "w/sd.pt",
+              "--method", "taylor", "--force", "--out", out], tmp_path)
+    assert_one_line_error(p.returncode, p.stderr, f"--out {out} {rel} the input", "apart from the inputs")
+    assert snapshot(tmp_path) == before
