@@ -55,7 +55,9 @@ SEED = 26
 DA4ML_CUTOFF = 1
 DESIGNS = ("da4ml-comb", "da4ml-pipe", "zerogate", "zerogate-layer")
 FLOWS = ("flat", "noflatten")
-LUT_EQ = "LUT4 + 2·CCU2C + 55·DSP"
+#: bench.hw's LUT-equivalent: a CCU2C holds two LUT4-sized adder bits, a TRELLIS_DPR16X4 distributed
+#: RAM (zerogate's credit queue) takes the room of 6 LUT4, a MULT18X18D is priced at a soft 8x8 multiplier.
+LUT_EQ = "LUT4 + 2·CCU2C + 6·LUTRAM + 55·DSP"
 #: zerogate's widest output format (zerogate.fixedpoint.MAX_BITS).
 MAX_OUT_BITS = 16
 #: The issue's targets: zerogate at most da4ml's LUT-eq, at most 4 flip-flops per nonzero weight.
@@ -342,6 +344,7 @@ class Row:
     flow: str  # the better of FLOWS (by LUT-eq)
     lut4: int
     carry: int
+    lutram: int
     dsp: int
     ff: int
     latency: int
@@ -354,15 +357,19 @@ class Row:
 
     @property
     def lut_eq(self) -> int:
-        return lut_eq(self.lut4, self.carry, self.dsp)
+        return lut_eq(self.lut4, self.carry, self.lutram, self.dsp)
 
     @property
     def ff_per_nnz(self) -> float:
         return self.ff / self.nnz if self.nnz else 0.0
 
 
-def lut_eq(lut4: int, carry: int, dsp: int) -> int:
-    return lut4 + 2 * carry + 55 * dsp
+def lut_eq(lut4: int, carry: int, lutram: int, dsp: int) -> int:
+    return lut4 + 2 * carry + 6 * lutram + 55 * dsp
+
+
+def _area(counts: dict[str, int]) -> dict[str, int]:
+    return {k: counts[k] for k in ("lut4", "carry", "lutram", "dsp")}
 
 
 def flows_for(design: str) -> tuple[str, ...]:
@@ -389,10 +396,11 @@ def measure(d: PeerDesign, work: Path, *, flows: Iterable[str] = FLOWS, pnr: boo
             failed[flow] = str(e).split(" (full log:")[0]
             continue
         counts[flow] = {"lut4": cells.get("LUT4", 0), "carry": cells.get("CCU2C", 0),
-                        "dsp": cells.get("MULT18X18D", 0), "ff": cells.get("TRELLIS_FF", 0)}
+                        "lutram": cells.get("TRELLIS_DPR16X4", 0), "dsp": cells.get("MULT18X18D", 0),
+                        "ff": cells.get("TRELLIS_FF", 0)}
     if not counts:
         raise ToolError(f"{d.name}: every Yosys flow failed: {failed}")
-    best = min(counts, key=lambda f: (lut_eq(counts[f]["lut4"], counts[f]["carry"], counts[f]["dsp"]), f))
+    best = min(counts, key=lambda f: (lut_eq(**_area(counts[f])), f))
     out = {"flow": best, **counts[best], "flows": counts, "fmax_mhz": None, "failed": failed}
     if pnr:
         h = write_harness(work / "harness" / "fmax_harness.v", d.stream_sources[-1], d.stream_top)
@@ -458,7 +466,8 @@ def run_grid(points: list[tuple[int, int, int, float]], root: Path, *, pnr: bool
             secs["ecp5"] = round(time.perf_counter() - t, 1)
             row = Row(key=key, point=pk, design=name, n_out=n_out, n_in=n_in, bits=bits, sparsity=sp,
                       nnz=int(np.count_nonzero(w)), out_bits=p["out_bits"], exact=p["exact"], flow=m["flow"],
-                      lut4=m["lut4"], carry=m["carry"], dsp=m["dsp"], ff=m["ff"], latency=d.latency,
+                      lut4=m["lut4"], carry=m["carry"], lutram=m["lutram"], dsp=m["dsp"], ff=m["ff"],
+                      latency=d.latency,
                       vectors=vectors, fmax_mhz=m["fmax_mhz"], flows=m["flows"], sha256=d.sha256,
                       seconds=secs, failed=m["failed"])
             with cache.open("a") as f:
@@ -482,7 +491,8 @@ def _read_rows(path: Path) -> list[Row]:
 def _line(r: Row) -> str:
     fmax = f", Fmax {r.fmax_mhz:.1f} MHz" if r.fmax_mhz is not None else ""
     sim = f"{r.vectors} vectors bit-exact" if r.vectors else "not simulated"
-    return (f"LUT-eq {r.lut_eq} (LUT4 {r.lut4}, CCU2C {r.carry}, DSP {r.dsp}; {r.flow}), FF {r.ff}, "
+    return (f"LUT-eq {r.lut_eq} (LUT4 {r.lut4}, CCU2C {r.carry}, LUTRAM {r.lutram}, DSP {r.dsp}; {r.flow}), "
+            f"FF {r.ff}, "
             f"latency {r.latency}, {sim}{fmax}")
 
 
@@ -616,10 +626,14 @@ def main(argv: list[str] | None = None) -> int:
 
     a.out.mkdir(parents=True, exist_ok=True)
     try:
-        rows = run_grid(grid(a.quick, a.shape), a.out, pnr=a.pnr, simulate=not a.no_sim)
+        run = run_grid(grid(a.quick, a.shape), a.out, pnr=a.pnr, simulate=not a.no_sim)
     except (PeerMismatch, UserError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    # the report shows every point of --out (a --quick --pnr run adds Fmax to one point of the grid),
+    # those this run did not visit as their last run left them
+    rows = sorted(_read_rows(a.out.absolute() / "results.jsonl"),
+                  key=lambda r: (-r.n_out * r.n_in, r.bits, r.sparsity, DESIGNS.index(r.design)))
     cmd = ("python -m bench.da4ml_peer " + shlex.join(argv if argv is not None else sys.argv[1:])).strip()
     log = a.out / "commands.txt"  # every command whose rows the report may show, in order
     cmds = log.read_text().splitlines() if log.is_file() else []
@@ -627,7 +641,8 @@ def main(argv: list[str] | None = None) -> int:
         write_atomic(log, "\n".join([*cmds, cmd]) + "\n")
     write_atomic(a.report, render(rows, "\n".join(dict.fromkeys([*cmds, cmd]))))
     f = findings(rows)
-    print(f"{len(rows)} designs measured -> {a.report}" + (f"\n{f.line()}" if f else ""))
+    print(f"{len(run)} designs measured, {len(rows)} in the report -> {a.report}"
+          + (f"\n{f.line()}" if f else ""))
     return 0
 
 

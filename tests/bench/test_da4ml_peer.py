@@ -120,17 +120,18 @@ def test_every_design_synthesises_to_positive_counts(tmp_path: Path, w: np.ndarr
     assert d.name == design
     m = peer.measure(d, tmp_path / "ecp5", flows=peer.flows_for(design))
     assert set(m["flows"]) | set(m["failed"]) == set(peer.flows_for(design))
-    assert m["flow"] in m["flows"] and peer.lut_eq(m["lut4"], m["carry"], m["dsp"]) > 0
-    best = min(peer.lut_eq(c["lut4"], c["carry"], c["dsp"]) for c in m["flows"].values())
-    assert peer.lut_eq(m["lut4"], m["carry"], m["dsp"]) == best  # the better flow is the one kept
+    area = {k: m[k] for k in ("lut4", "carry", "lutram", "dsp")}
+    assert m["flow"] in m["flows"] and peer.lut_eq(**area) > 0
+    best = min(peer.lut_eq(**{k: c[k] for k in area}) for c in m["flows"].values())
+    assert peer.lut_eq(**area) == best  # the better flow is the one kept
     assert (m["ff"] > 0) == (design != "da4ml-comb")  # only the combinational netlist has no registers
 
 
 # -- the report -----------------------------------------------------------------------------------
 def _row(point: str, design: str, lut4: int, ff: int, nnz: int = 100) -> peer.Row:
     return peer.Row(key=f"{point}|{design}", point=point, design=design, n_out=64, n_in=64, bits=4,
-                    sparsity=0.9, nnz=nnz, out_bits=15, exact=True, flow="flat", lut4=lut4, carry=0, dsp=0,
-                    ff=ff, latency=3, vectors=10)
+                    sparsity=0.9, nnz=nnz, out_bits=15, exact=True, flow="flat", lut4=lut4, carry=0,
+                    lutram=0, dsp=0, ff=ff, latency=3, vectors=10)
 
 
 @pytest.mark.parametrize(("zg", "ff", "ratio_met", "ff_met"),
@@ -155,3 +156,14 @@ def test_a_point_without_both_sides_has_no_findings() -> None:
     rows = [_row("p0", "zerogate", 900, 300), _row("p1", "da4ml-comb", 1000, 0)]
     assert peer.findings(rows) is None
     assert "no point has both sides measured" in peer.render(rows, "cmd")
+
+
+@pytest.mark.parametrize(("quick", "shapes", "n"), [(False, None, 12), (True, None, 1), (False, ["32x64"], 6),
+                                                    (False, ["64x64", "32x64"], 12), (False, ["8x8"], 0)])
+def test_the_grid_is_the_issues_and_a_shape_filter_splits_it(quick: bool, shapes: list[str] | None,
+                                                             n: int) -> None:
+    pts = peer.grid(quick, shapes)
+    assert len(pts) == n and len(set(pts)) == n
+    if not quick and shapes is None:
+        assert {(o, i) for o, i, _, _ in pts} == {(64, 64), (32, 64)}
+        assert {b for _, _, b, _ in pts} == {2, 4, 8} and {s for *_, s in pts} == {0.9, 0.97}
