@@ -501,6 +501,7 @@ def _line(r: Row) -> str:
 class Findings:
     ratios: list[float]  # zerogate LUT-eq / da4ml's best, per point
     ff_per_nnz: list[float]  # zerogate as shipped, per point
+    engine_ratios: list[float] = field(default_factory=list)  # zerogate's layer engine alone / da4ml
 
     @property
     def median(self) -> float:
@@ -522,7 +523,9 @@ class Findings:
         return (f"zerogate / da4ml LUT-eq: median {self.median:.2f}×, worst {self.worst:.2f}× over "
                 f"{len(self.ratios)} points; ≤ {TARGET_RATIO:.1f}× {'met' if self.ratio_met else 'NOT met'}; "
                 f"FF ≤ {TARGET_FF_PER_NNZ:g} per nonzero {'met' if self.ff_met else 'NOT met'} "
-                f"(worst {max(self.ff_per_nnz):.2f})")
+                f"(worst {max(self.ff_per_nnz):.2f})"
+                + (f"; the layer engine alone: median {statistics.median(self.engine_ratios):.2f}×, "
+                   f"worst {max(self.engine_ratios):.2f}×" if self.engine_ratios else ""))
 
 
 def by_point(rows: list[Row]) -> dict[str, dict[str, Row]]:
@@ -534,13 +537,15 @@ def by_point(rows: list[Row]) -> dict[str, dict[str, Row]]:
 
 def findings(rows: list[Row]) -> Findings | None:
     """Over the points where both zerogate and some da4ml design were measured (None: no such point)."""
-    ratios, ffs = [], []
+    ratios, ffs, engine = [], [], []
     for designs in by_point(rows).values():
         peers = [r.lut_eq for n, r in designs.items() if n.startswith("da4ml")]
         if "zerogate" in designs and peers:
             ratios.append(designs["zerogate"].lut_eq / min(peers))
             ffs.append(designs["zerogate"].ff_per_nnz)
-    return Findings(ratios, ffs) if ratios else None
+            if "zerogate-layer" in designs:
+                engine.append(designs["zerogate-layer"].lut_eq / min(peers))
+    return Findings(ratios, ffs, engine) if ratios else None
 
 
 def render(rows: list[Row], command: str) -> str:

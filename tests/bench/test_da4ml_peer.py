@@ -149,6 +149,8 @@ def test_findings_compare_zerogate_with_the_best_da4ml_design(zg: tuple[int, int
     assert f"worst {max(zg) / 1000:.2f}×" in text and f"median {np.median(zg) / 1000:.2f}×" in text
     assert ("≤ 1.0× met" if ratio_met else "≤ 1.0× NOT met") in text
     assert ("FF ≤ 4 per nonzero met" if ff_met else "FF ≤ 4 per nonzero NOT met") in text
+    assert got.engine_ratios == [z // 2 / 1000 for z in zg]
+    assert f"engine alone: median {np.median(got.engine_ratios):.2f}×" in text
     assert f"| {zg[1] / 1000:.2f}× |" in text and "python -m bench.da4ml_peer --quick" in text
 
 
