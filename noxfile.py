@@ -76,3 +76,13 @@ def bench_hw_cnn(session: nox.Session) -> None:
     efficiency per layer, ECP5 use and Fmax → build/bench-hw-cnn/results.jsonl (resumable)."""
     _install(session)
     session.run("python", "-m", "bench.hw_cnn", *session.posargs)
+
+
+@nox.session(name="bench-peer", python=PY)
+def bench_peer(session: nox.Session) -> None:
+    """zerogate's unrolled layer beside da4ml on the same integer matrices (64×64 and 32×64, 2/4/8-bit,
+    90/97 % sparse): both simulated on Verilator against numpy, both through Yosys synth_ecp5 →
+    docs/benchmarks/peer-da4ml.md (`-- --quick` for one point, `-- --pnr` adds nextpnr Fmax; resumes
+    from build/bench-peer)."""
+    _install(session, "[bench]")
+    session.run("python", "-m", "bench.da4ml_peer", *session.posargs)

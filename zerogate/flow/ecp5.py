@@ -14,6 +14,7 @@ from zerogate.flow.common import DoesNotFitError, Echo, FlowResult
 from zerogate.flow.tools import ECPPACK, NEXTPNR_ECP5
 
 __all__ = ["CELLS", "ECP5", "DoesNotFitError", "FlowResult", "nextpnr_device_flag", "synthesize_ecp5",
+           "synthesize_only_ecp5",
            "yosys_counts"]
 
 _DEVICE = re.compile(r"^LFE5(?P<family>U|UM|UM5G)-(?P<size>12|25|45|85)F$")
@@ -46,7 +47,7 @@ def synthesize_ecp5(verilog: Path | list[Path], top: str, work_dir: Path, *, dev
                     package: str = "CABGA381", freq_mhz: float = 100.0, seed: int = 1,
                     router: str = "router1", log: Callable[[str], None] | None = None, echo: Echo = None,
                     pnr_timeout_s: float | None = None,
-                    retries: Sequence[tuple[int, str]] = ()) -> FlowResult:
+                    retries: Sequence[tuple[int, str]] = (), noflatten: bool = False) -> FlowResult:
     """Synthesise, place, route and pack ``verilog`` (module ``top``) into ``work_dir/<top>.bit``.
 
     Timing failure is not an error (``timing_met`` says so and the bitstream is still written), so a
@@ -59,9 +60,10 @@ def synthesize_ecp5(verilog: Path | list[Path], top: str, work_dir: Path, *, dev
     design and router2 or another seed then finish in minutes, so a run stopped at the limit is
     retried with each ``(seed, router)`` of ``retries`` in turn (on the same netlist);
     ``FlowResult.seed``/``router`` say which run the figures come from, and the last timeout is
-    raised when none finishes. A design HeAP's legaliser gives up on is placed again with the
-    static placer (``common.FALLBACK_PLACER``; ``FlowResult.placer`` says so) before it is called
-    too big: near a full part the static placer can still legalise it.
+    raised when none finishes. ``noflatten`` runs ``synth_ecp5 -noflatten`` (each module mapped on
+    its own: a peer generator's adder modules stay carry chains). A design HeAP's legaliser gives
+    up on is placed again with the static placer (``common.FALLBACK_PLACER``; ``FlowResult.placer``
+    says so) before it is called too big: near a full part the static placer can still legalise it.
     """
     flag = nextpnr_device_flag(device)
     device = device.strip().upper()
@@ -69,7 +71,7 @@ def synthesize_ecp5(verilog: Path | list[Path], top: str, work_dir: Path, *, dev
     flow, sources = common.start(ECP5, sources_in, top, work_dir, freq_mhz, log=log, echo=echo)
 
     flow.say(f"yosys: synth_ecp5 {top} for {device}")
-    cells = common.synthesize(flow, verilog=sources, device=device)
+    cells = common.synthesize(flow, verilog=sources, device=device, noflatten=noflatten)
     tries = iter(retries)
     while True:
         flow.say(f"nextpnr: place and route on {device} {package} at {freq_mhz:g} MHz, seed {seed}, {router}")
@@ -94,6 +96,16 @@ def synthesize_ecp5(verilog: Path | list[Path], top: str, work_dir: Path, *, dev
     res = common.finish(flow, device=device, package=package, seed=seed, freq_mhz=freq_mhz, cells=cells,
                         util=util, clocks=clocks, bit=bit, counts=counts)
     return dataclasses.replace(res, router=router, placer=flow.placer)
+
+
+def synthesize_only_ecp5(verilog: list[Path], top: str, work_dir: Path, *, device: str = "LFE5U-85F",
+                         noflatten: bool = False) -> dict[str, int]:
+    """Yosys ``synth_ecp5`` alone (no placement): the cell counts of ``stat -json``, by type.
+
+    Seconds instead of minutes, for comparing netlists where Fmax is not asked for."""
+    nextpnr_device_flag(device)  # a bad part name is refused before synthesis
+    flow, sources = common.start(ECP5, list(verilog), top, work_dir, 100.0, log=None, echo=None)
+    return common.synthesize(flow, verilog=sources, device=device.strip().upper(), noflatten=noflatten)
 
 
 def _render_synth_script(**values: Any) -> str:
