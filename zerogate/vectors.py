@@ -17,6 +17,7 @@ import numpy as np
 from zerogate import golden
 from zerogate.errors import UserError
 from zerogate.ir import Layer, Network
+from zerogate.ir.archive import read_npy_header
 
 __all__ = ["load_vectors", "read_npz", "stimulus", "worst_case_inputs"]
 
@@ -27,7 +28,6 @@ N_RANDOM = 200
 #: Most bytes the arrays of a user's ``.npz`` (data, vectors) may declare: far above any data set a
 #: model small enough for an FPGA trains on, far below what would exhaust the machine.
 MAX_NPZ_BYTES = 2 * 2**30
-_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
 def npz_declared_bytes(path: Path) -> int:
@@ -38,11 +38,7 @@ def npz_declared_bytes(path: Path) -> int:
     with zipfile.ZipFile(path) as zf:
         for info in zf.infolist():
             with zf.open(info) as fp:
-                version = np.lib.format.read_magic(fp)
-                if version not in _NPY_HEADERS:
-                    raise ValueError(f"{info.filename} is .npy format {version}")
-                shape, _, dtype = _NPY_HEADERS[version](fp)
-                offset = fp.tell()
+                shape, _, dtype, offset = read_npy_header(fp)
             if dtype.hasobject or any(n < 0 for n in shape):
                 raise ValueError(f"{info.filename} holds objects or a negative shape")
             nbytes = math.prod(shape) * dtype.itemsize

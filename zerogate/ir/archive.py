@@ -16,6 +16,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -35,6 +36,22 @@ _REEXPORT = "re-export the IR with `zerogate compress`"
 #: What a damaged archive raises from zipfile, zlib and numpy's header parser.
 _DECODE_ERRORS = (zipfile.BadZipFile, zlib.error, ValueError, SyntaxError, TypeError, EOFError, OSError,
                   OverflowError, RecursionError, KeyError, NotImplementedError, UserWarning)
+
+
+class NpyFormatError(ValueError):
+    """A ``.npy`` member of a format this reader does not take."""
+
+
+def read_npy_header(fp: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """(shape, fortran order, dtype, data offset) of the ``.npy`` stream ``fp``, without reading its
+    data; :class:`NpyFormatError` for a format other than 1.0 or 2.0 (numpy guesses at older ones)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy warns, then guesses, on Python 2 headers
+        version = np.lib.format.read_magic(fp)
+        if version not in _HEADER_READERS:
+            raise NpyFormatError(f".npy format {version}, not 1.0 or 2.0")
+        shape, fortran, dtype = _HEADER_READERS[version](fp)
+    return tuple(shape), fortran, dtype, fp.tell()
 
 
 def _mib(n: int) -> str:
@@ -112,13 +129,11 @@ class WeightArchive:
 
     def _header(self, info: zipfile.ZipInfo) -> _Member:
         """The member's ``.npy`` header, read from the start of its stream (no data read)."""
-        with self._zip.open(info) as fp, warnings.catch_warnings():
-            warnings.simplefilter("error")  # numpy warns, then guesses, on Python 2 headers
-            version = np.lib.format.read_magic(fp)
-            if version not in _HEADER_READERS:
-                raise self._fault(f"member {shown(info.filename)} is .npy format {version}, not 1.0 or 2.0")
-            shape, fortran, dtype = _HEADER_READERS[version](fp)
-            offset = fp.tell()
+        with self._zip.open(info) as fp:
+            try:
+                shape, fortran, dtype, offset = read_npy_header(fp)
+            except NpyFormatError as e:
+                raise self._fault(f"member {shown(info.filename)} is {e}") from None
         if dtype.kind not in "iu" or dtype.itemsize > 8:
             raise IRError(f"{self.where}: array {shown(info.filename.removesuffix('.npy'))} has dtype "
                           f"{dtype}, not integers; the IR stores exact integers only, {_REEXPORT}")
